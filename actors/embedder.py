@@ -1,0 +1,111 @@
+"""The embedder: a Ray Data UDF class holding one loaded model per actor."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from actors.encoders import Encoder, choose_device, load_encoder
+from actors.vectors import postprocess
+from jobs.config import ModelConfig
+from storage.schema import vector_type
+
+log = logging.getLogger(__name__)
+_LOADS_IN_PROCESS = 0  # model loads in this worker process: 1 per actor, unless it restarted
+
+
+class EncoderFailure(RuntimeError):
+    """The encoder failed on every row it was given: the model, not the data, is broken."""
+
+
+class Embedder:
+    """Loads the model once in __init__, then embeds pyarrow batches: truncate, normalize, store."""
+
+    def __init__(self, model: ModelConfig, max_batch_tokens: int = 16384,
+                 max_batch_rows: int = 256, threads: int | None = None):
+        import ray
+        import torch
+
+        global _LOADS_IN_PROCESS
+        self.device = choose_device(ray.get_gpu_ids(), torch.cuda.is_available())
+        if threads and self.device == "cpu":
+            # Ray sets OMP_NUM_THREADS=1 for fractional CPUs; use what the actor was given.
+            torch.set_num_threads(threads)
+        self.config = model
+        self.encoder: Encoder = load_encoder(model, self.device, max_batch_tokens, max_batch_rows)
+        _LOADS_IN_PROCESS += 1
+        native = self.encoder.dim
+        self.dim = min(model.truncate_dim, native) if model.truncate_dim else native
+        context = ray.get_runtime_context()
+        self.identity = (f"{context.get_node_id()[:12]}:{os.getpid()}:{self.device}"
+                         f":load{_LOADS_IN_PROCESS}")
+        log.info("embedder %s loaded %s", self.identity, model.model)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        todo = np.flatnonzero(pc.is_null(batch.column("_reject")).to_numpy(zero_copy_only=False))
+        texts = batch.column("text").take(pa.array(todo)).to_pylist()
+        prefix = self.config.doc_prefix
+        vectors, lengths, failures = embed_isolating(self.encoder,
+                                                     [prefix + t for t in texts])
+        stored = np.zeros((batch.num_rows, self.dim), dtype=self.config.dtype)
+        tokens = np.zeros(batch.num_rows, dtype=np.int32)
+        if len(todo):
+            stored[todo] = postprocess(vectors, self.config.truncate_dim, self.config.dtype)
+            tokens[todo] = lengths
+        if failures:
+            reasons = batch.column("_reject").to_pylist()
+            for local, reason in failures.items():
+                reasons[todo[local]] = reason
+            batch = batch.set_column(batch.schema.get_field_index("_reject"), "_reject",
+                                     pa.array(reasons, pa.string()))
+        flat = pa.array(stored.reshape(-1))
+        vector = pa.FixedSizeListArray.from_arrays(flat, self.dim)
+        vector = vector.cast(vector_type(self.dim, self.config.dtype))
+        return (batch.append_column("vector", vector)
+                .append_column("_tokens", pa.array(tokens))
+                .append_column("_actor", pa.array([self.identity] * batch.num_rows, pa.string()))
+                .append_column("_native_dim", pa.array(np.full(batch.num_rows, self.encoder.dim,
+                                                               dtype=np.int32))))
+
+
+def embed_isolating(encoder: Encoder, texts: list[str]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """Embed texts; if the batch fails, bisect so only the rows that fail alone are rejected.
+
+    Returns vectors (zeros for failed rows), token lengths, and {row: reason} for failures.
+    Raises EncoderFailure when every row fails on its own: that is a broken model or device,
+    and rejecting the whole corpus row by row would hide it.
+    """
+    if not texts:
+        return np.zeros((0, getattr(encoder, "dim", 1)), np.float32), np.zeros(0, np.int64), {}
+    try:
+        vectors, lengths = encoder.embed_with_lengths(texts)
+        return vectors, lengths, {}
+    except Exception as exc:  # noqa: BLE001 - any encoder error is isolated or re-raised
+        first_error = exc
+    failures: dict[int, str] = {}
+    vectors = np.zeros((len(texts), encoder.dim), np.float32)
+    lengths = np.zeros(len(texts), np.int64)
+    _bisect(encoder, texts, np.arange(len(texts)), vectors, lengths, failures)
+    if len(failures) == len(texts):
+        raise EncoderFailure(f"encoder failed on all {len(texts)} rows of a batch: "
+                             f"{type(first_error).__name__}: {first_error}") from first_error
+    return vectors, lengths, failures
+
+
+def _bisect(encoder: Encoder, texts: list[str], index: np.ndarray, vectors: np.ndarray,
+            lengths: np.ndarray, failures: dict[int, str]) -> None:
+    try:
+        v, n = encoder.embed_with_lengths([texts[i] for i in index])
+        vectors[index], lengths[index] = v, n
+        return
+    except Exception as exc:  # noqa: BLE001
+        if len(index) == 1:
+            failures[int(index[0])] = f"encoder failed on this row: {type(exc).__name__}: {exc}"
+            return
+    half = len(index) // 2
+    _bisect(encoder, texts, index[:half], vectors, lengths, failures)
+    _bisect(encoder, texts, index[half:], vectors, lengths, failures)

@@ -1,0 +1,1 @@
+"""LanceDB storage: schema and provenance, atomic commits, rejects and runs tables."""

@@ -1,0 +1,119 @@
+"""A Ray Data datasink that writes uncommitted Lance fragments for a table and its rejects.
+
+Nothing written here is visible to readers: the driver commits all fragments of a run as
+one new table version after every write task succeeded (see storage/commit.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from ray.data.datasource import Datasink
+
+from storage.schema import REJECTS_SCHEMA, TIMESTAMP, VECTOR, table_schema
+
+ACTOR, TOKENS = "_actor", "_tokens"
+
+
+@dataclass
+class WriteReport:
+    """What one write task (or, combined, the whole run) wrote."""
+
+    fragments: list[str] = field(default_factory=list)
+    reject_fragments: list[str] = field(default_factory=list)
+    embedded: int = 0
+    rejected: int = 0
+    tokens: int = 0
+    actors: dict[str, int] = field(default_factory=dict)
+    dim: int | None = None
+    native_dim: int | None = None
+
+    def merge(self, other: WriteReport) -> None:
+        """Fold another task's report into this one."""
+        self.fragments += other.fragments
+        self.reject_fragments += other.reject_fragments
+        self.embedded += other.embedded
+        self.rejected += other.rejected
+        self.tokens += other.tokens
+        for actor, rows in other.actors.items():
+            self.actors[actor] = self.actors.get(actor, 0) + rows
+        self.dim = self.dim or other.dim
+        self.native_dim = self.native_dim or other.native_dim
+
+
+class RunSink(Datasink):
+    """Splits each block into embedded rows (table fragments) and rejected rows (rejects)."""
+
+    def __init__(self, table_uri: str, rejects_uri: str, carried: pa.Schema, run_id: str,
+                 embedded_at, source_paths: list[str], rows_per_write: int, mode: str):
+        self.table_uri, self.rejects_uri = table_uri, rejects_uri
+        self.carried, self.run_id, self.embedded_at = carried, run_id, embedded_at
+        self.source_paths = source_paths
+        self.rows_per_write = rows_per_write
+        # Fragments of a create/overwrite run may have a schema the current version lacks.
+        self.fragment_mode = "append" if mode == "append" else "overwrite"
+        self.report: WriteReport | None = None
+
+    @property
+    def min_rows_per_write(self) -> int:
+        return self.rows_per_write
+
+    def write(self, blocks: Iterable[pa.Table], ctx) -> WriteReport:
+        from lance.fragment import write_fragments
+
+        tables = [b for b in blocks if b.num_rows]
+        report = WriteReport()
+        if not tables:
+            return report
+        batch = pa.concat_tables(tables, promote_options="default")
+        rejected = pc.is_valid(batch.column("_reject"))
+        good, bad = batch.filter(pc.invert(rejected)), batch.filter(rejected)
+        if good.num_rows:
+            rows = self._table_rows(good)
+            frags = write_fragments(rows, self.table_uri, schema=rows.schema, mode=self.fragment_mode,
+                                    max_rows_per_file=max(self.rows_per_write, good.num_rows))
+            report.fragments = [json.dumps(f.to_json()) for f in frags]
+            report.embedded = good.num_rows
+            report.tokens = int(pc.sum(good.column(TOKENS)).as_py() or 0)
+            actors, counts = np.unique(good.column(ACTOR).to_numpy(zero_copy_only=False),
+                                       return_counts=True)
+            report.actors = {str(a): int(c) for a, c in zip(actors, counts, strict=True)}
+            report.dim = rows.schema.field(VECTOR).type.list_size
+            report.native_dim = int(pc.max(good.column("_native_dim")).as_py())
+        if bad.num_rows:
+            frags = write_fragments(self._reject_rows(bad), self.rejects_uri, schema=REJECTS_SCHEMA)
+            report.reject_fragments = [json.dumps(f.to_json()) for f in frags]
+            report.rejected = bad.num_rows
+        return report
+
+    def _table_rows(self, good: pa.Table) -> pa.Table:
+        schema = table_schema(self.carried, good.schema.field(VECTOR).type)
+        stamp = pa.array(np.full(good.num_rows, self.embedded_at, dtype="datetime64[us]"))
+        columns = {f.name: good.column(f.name) for f in schema if f.name in good.column_names}
+        columns["embedded_at"] = stamp.cast(TIMESTAMP)
+        return pa.table(columns).select(schema.names).cast(schema)
+
+    def _reject_rows(self, bad: pa.Table) -> pa.Table:
+        files = bad.column("_file").to_numpy()
+        n = bad.num_rows
+        stamp = pa.array(np.full(n, np.datetime64("now", "us"))).cast(TIMESTAMP)
+        return pa.table({
+            "run_id": pa.array([self.run_id] * n, pa.string()),
+            "id": bad.column("id"),
+            "reason": bad.column("_reject"),
+            "source_file": pa.array([self.source_paths[i] for i in files], pa.string()),
+            "source_row": bad.column("_row"),
+            "record": bad.column("_raw"),
+            "rejected_at": stamp,
+        }, schema=REJECTS_SCHEMA)
+
+    def on_write_complete(self, write_result) -> None:
+        report = WriteReport()
+        for task_report in write_result.write_returns:
+            report.merge(task_report)
+        self.report = report

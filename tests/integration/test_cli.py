@@ -1,0 +1,72 @@
+"""The console script and `python -m jobs.embed`, as a user runs them, against the session's Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, corpus_records, write_jsonl
+
+BIN = os.path.join(os.path.dirname(sys.executable), "embedfleet")
+
+
+@pytest.fixture
+def run_cli(ray_cluster):
+    address = ray_cluster.get_runtime_context().gcs_address
+
+    def run(*args, module=False):
+        command = [sys.executable, "-m", "jobs.embed"] if module else [BIN]
+        extra = ["--address", address] if (module or args[0] == "embed") else []
+        return subprocess.run([*command, *args, *extra], capture_output=True, text=True, cwd=REPO,
+                              timeout=300)
+
+    return run
+
+
+def test_embed_json_summary_then_info_and_tables(run_cli, db, tmp_path):
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(40))
+    done = run_cli("embed", str(source), "--table", "docs", "--db", db, "--model", "fake:16",
+                   "--truncate-dim", "8", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"table", "version", "read", "embedded", "rejected", "seconds", "rows_per_s",
+            "tokens_per_s"} <= set(summary)
+    assert (summary["read"], summary["embedded"], summary["version"]) == (40, 40, 1)
+    info = run_cli("info", "docs", "--db", db, "--json")
+    data = json.loads(info.stdout)
+    assert data["rows"] == 40 and data["dim"] == 8 and data["provenance"]["truncate_dim"] == 8
+    assert data["provenance"]["model"] == "fake:16" and "torch" in data["libraries"]
+    assert json.loads(run_cli("tables", "--db", db, "--json").stdout) == ["docs"]
+    again = run_cli("embed", str(source), "--table", "docs", "--db", db, "--model", "fake:16")
+    assert again.returncode == 2
+    assert "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_module_entrypoint_with_a_spec_file_and_flag_override(run_cli, db, tmp_path):
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(12))
+    spec = tmp_path / "job.yaml"
+    spec.write_text(f"table: fromspec\ndb: {db}\nsource: [{source}]\nmodel:\n  model: fake:16\n"
+                    "  query_prefix: 'query: '\ncompute:\n  batch_size: 4\n")
+    done = run_cli("--spec", str(spec), "--table", "overridden", "--json", module=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["table"] == "overridden"
+    info = json.loads(run_cli("info", "overridden", "--db", db, "--json").stdout)
+    assert info["provenance"]["query_prefix"] == "query: "
+
+
+def test_user_errors_are_one_line_and_failed_runs_say_the_table_is_unchanged(run_cli, db, tmp_path):
+    missing = run_cli("embed", str(tmp_path / "nope.jsonl"), "--table", "t", "--db", db)
+    assert missing.returncode == 2 and "source not found" in missing.stderr
+    bad_name = run_cli("embed", str(tmp_path), "--table", "../escape", "--db", db)
+    assert bad_name.returncode == 2 and "invalid table name" in bad_name.stderr
+    unknown = run_cli("info", "nosuch", "--db", db)
+    assert unknown.returncode == 2 and "no table 'nosuch'" in unknown.stderr
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(60))
+    failed = run_cli("embed", str(source), "--table", "t", "--db", db, "--batch-size", "5",
+                     "--model", "python:tests.fault_encoders:breaks_on_third_call")
+    assert failed.returncode == 1
+    assert "left at its previous version" in failed.stderr and "batch 3" in failed.stderr

@@ -1,0 +1,148 @@
+"""The embed job end to end on a real local Ray cluster and real LanceDB tables."""
+
+from __future__ import annotations
+
+import lance
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.config import build_config
+from jobs.embed import run_embed
+from jobs.errors import RunError
+from jobs.sources import SourceError
+from storage.db import table_uri
+from storage.runs import list_runs
+from storage.schema import provenance_of
+from tests.conftest import corpus_records, write_jsonl
+
+
+def embed(db, table, paths, **settings):
+    return run_embed(build_config({"table": table, "db": db, "paths": [str(p) for p in paths],
+                                   **settings}))
+
+
+def stored(db, table):
+    return lance.dataset(table_uri(db, table)).to_table()
+
+
+def vectors_of(data):
+    dim = data.schema.field("vector").type.list_size
+    return np.asarray(data.column("vector").combine_chunks().flatten()).reshape(data.num_rows, dim)
+
+
+@pytest.mark.parametrize("truncate_dim, dim", [(None, 32), (8, 8)])
+def test_tiny_bert_vectors_are_unit_length_with_the_right_dim(ray_cluster, db, tmp_path, tiny_bert,
+                                                              truncate_dim, dim):
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(120))
+    summary = embed(db, "docs", [source], model=tiny_bert, truncate_dim=truncate_dim, batch_size=16)
+    assert (summary.read, summary.embedded, summary.rejected, summary.version) == (120, 120, 0, 1)
+    data = stored(db, "docs")
+    assert data.schema.field("vector").type == pa.list_(pa.float32(), dim)
+    np.testing.assert_allclose(np.linalg.norm(vectors_of(data), axis=1), 1.0, atol=1e-3)
+    assert data.column_names == ["id", "text", "topic", "year", "vector", "content_hash", "embedded_at"]
+    assert data.schema.field("year").type == pa.int64()
+    provenance = provenance_of(data.schema)
+    assert (provenance.model, provenance.dim, provenance.native_dim) == (tiny_bert, dim, 32)
+    assert provenance.truncate_dim == truncate_dim and provenance.normalized
+    assert {"torch", "sentence-transformers", "embedfleet"} <= set(provenance.versions)
+    assert summary.tokens > 120 and summary.rows_per_s > 0
+
+
+@pytest.mark.slow
+def test_packaged_minilm_matches_plain_sentence_transformers(ray_cluster, db):
+    from sentence_transformers import SentenceTransformer
+
+    from actors.encoders import resolve_model_source
+    from tests.conftest import SAMPLE_CORPUS
+
+    summary = embed(db, "demo", [SAMPLE_CORPUS], batch_size=64)
+    assert summary.embedded == 300
+    data = stored(db, "demo")
+    ours = vectors_of(data)
+    model = SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device="cpu")
+    plain = model.encode(data.column("text").to_pylist(), normalize_embeddings=True, batch_size=64)
+    cosines = np.sum(ours * plain, axis=1)
+    assert cosines.min() >= 0.9999, cosines.min()
+    assert provenance_of(data.schema).dim == 384
+
+
+def test_bad_rows_go_to_rejects_with_reason_and_file(ray_cluster, db, tmp_path):
+    good = corpus_records(20)
+    bad_lines = ['{"id": "e1", "text": ""}', '{"id": "e2", "text": null}', '{"id": "e3", "text": 42}',
+                 '{"id": "doc-0003", "text": "same id as a row of good.jsonl"}', "{not json"]
+    write_jsonl(tmp_path / "in" / "a_good.jsonl", good)
+    (tmp_path / "in" / "b_bad.jsonl").write_text("\n".join(bad_lines) + "\n")
+    summary = embed(db, "docs", [tmp_path / "in"], model="fake:16")
+    assert (summary.read, summary.embedded, summary.rejected) == (25, 20, 5)
+    assert summary.balanced()
+    rejects = lance.dataset(table_uri(db, "docs__rejects")).to_table().to_pylist()
+    by_id = {r["id"]: r for r in rejects}
+    assert by_id["e1"]["reason"] == "empty text"
+    assert by_id["e2"]["reason"] == "text is null"
+    assert by_id["e3"]["reason"] == "text is an integer, not a string"
+    assert by_id["doc-0003"]["reason"].startswith("duplicate id 'doc-0003' (first seen in")
+    assert by_id[None]["reason"].startswith("invalid JSON") and by_id[None]["record"] == "{not json"
+    assert all(r["source_file"].endswith("b_bad.jsonl") and r["run_id"] == summary.run_id for r in rejects)
+    assert by_id["e3"]["source_row"] == 3
+    assert sorted(stored(db, "docs").column("id").to_pylist()) == sorted(r["id"] for r in good)
+
+
+def test_input_problems_stop_the_run_before_any_model_loads(ray_cluster, db, tmp_path):
+    loader = "python:tests.fault_encoders:explodes_on_load"
+    write_jsonl(tmp_path / "wrong.jsonl", [{"doc": "a", "body": "x"}])
+    with pytest.raises(SourceError, match=r"wrong\.jsonl: no column 'id' \(found: doc, body\)"):
+        embed(db, "docs", [tmp_path / "wrong.jsonl"], model=loader)
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(SourceError, match=r"broken\.parquet: cannot be read"):
+        embed(db, "docs", [tmp_path / "broken.parquet"], model=loader)
+    with pytest.raises(SourceError, match="not found"):
+        embed(db, "docs", [tmp_path / "missing.jsonl"], model=loader)
+    pq.write_table(pa.table({"id": ["a"], "body": ["x"]}), tmp_path / "cols.parquet")
+    with pytest.raises(SourceError, match=r"cols\.parquet: no column 'text'"):
+        embed(db, "docs", [tmp_path / "cols.parquet"], model=loader)
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(RunError, match="empty corpus"):
+        embed(db, "docs", [tmp_path / "empty.jsonl"], model=loader)
+
+
+def test_a_run_that_fails_midway_leaves_the_previous_version(ray_cluster, db, tmp_path):
+    first = write_jsonl(tmp_path / "first.jsonl", corpus_records(30))
+    embed(db, "docs", [first], model="fake:16")
+    before = stored(db, "docs")
+    version = lance.dataset(table_uri(db, "docs")).version
+    more = write_jsonl(tmp_path / "more.jsonl", corpus_records(200, prefix="new"))
+    with pytest.raises(Exception, match="simulated device failure on batch 3"):
+        embed(db, "docs", [more], model="python:tests.fault_encoders:breaks_on_third_call",
+              mode="overwrite", batch_size=10, actors=1)
+    after = lance.dataset(table_uri(db, "docs"))
+    assert after.version == version
+    assert after.to_table().equals(before)
+    runs = list_runs(db, "docs")
+    assert [r["status"] for r in runs] == ["succeeded", "failed"]
+    assert "batch 3" in runs[-1]["error"]
+
+
+def test_two_actors_each_load_the_model_once_and_share_the_work(ray_cluster, db, tmp_path, tiny_bert):
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(400))
+    summary = embed(db, "docs", [source], model=tiny_bert, actors=2, batch_size=10)
+    assert summary.embedded == 400
+    assert len(summary.actors) == 2, summary.actors
+    assert all(actor.endswith(":cpu:load1") for actor in summary.actors)
+    assert all(rows > 0 for rows in summary.actors.values())
+
+
+def test_modes_create_append_overwrite(ray_cluster, db, tmp_path):
+    a = write_jsonl(tmp_path / "a.jsonl", corpus_records(10))
+    b = write_jsonl(tmp_path / "b.jsonl", corpus_records(5, prefix="b"))
+    assert embed(db, "docs", [a], model="fake:16").version == 1
+    with pytest.raises(RunError, match="already exists.*--mode append or --mode overwrite"):
+        embed(db, "docs", [a], model="fake:16")
+    assert embed(db, "docs", [b], model="fake:16", mode="append").version == 2
+    assert stored(db, "docs").num_rows == 15
+    with pytest.raises(RunError, match="made differently.*model"):
+        embed(db, "docs", [b], model="fake:32", mode="append")
+    assert embed(db, "docs", [b], model="fake:32", mode="overwrite").version == 3
+    assert stored(db, "docs").num_rows == 5
+    assert lance.dataset(table_uri(db, "docs"), version=2).count_rows() == 15
