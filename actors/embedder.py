@@ -53,23 +53,34 @@ class Embedder:
                                                      [prefix + t for t in texts])
         stored = np.zeros((batch.num_rows, self.dim), dtype=self.config.dtype)
         tokens = np.zeros(batch.num_rows, dtype=np.int32)
+        full = np.zeros((batch.num_rows, self.encoder.dim if self.config.keep_full else 0),
+                        dtype=self.config.dtype)
         if len(todo):
             stored[todo] = postprocess(vectors, self.config.truncate_dim, self.config.dtype)
             tokens[todo] = lengths
+            if self.config.keep_full:
+                full[todo] = postprocess(vectors, None, self.config.dtype)
         if failures:
             reasons = batch.column("_reject").to_pylist()
             for local, reason in failures.items():
                 reasons[todo[local]] = reason
             batch = batch.set_column(batch.schema.get_field_index("_reject"), "_reject",
                                      pa.array(reasons, pa.string()))
-        flat = pa.array(stored.reshape(-1))
-        vector = pa.FixedSizeListArray.from_arrays(flat, self.dim)
-        vector = vector.cast(vector_type(self.dim, self.config.dtype))
-        return (batch.append_column("vector", vector)
+        out = batch.append_column("vector", fixed_size_list(stored, self.config.dtype))
+        if self.config.keep_full:
+            out = out.append_column("vector_full", fixed_size_list(full, self.config.dtype))
+        return (out
                 .append_column("_tokens", pa.array(tokens))
                 .append_column("_actor", pa.array([self.identity] * batch.num_rows, pa.string()))
                 .append_column("_native_dim", pa.array(np.full(batch.num_rows, self.encoder.dim,
                                                                dtype=np.int32))))
+
+
+def fixed_size_list(matrix: np.ndarray, dtype: str) -> pa.FixedSizeListArray:
+    """An [n, dim] matrix as Arrow FixedSizeList<dtype>[dim], the table's vector type."""
+    flat = pa.array(matrix.reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, matrix.shape[1]).cast(
+        vector_type(matrix.shape[1], dtype))
 
 
 def embed_isolating(encoder: Encoder, texts: list[str]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:

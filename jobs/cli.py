@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -27,6 +28,12 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--query-prefix", help="prefix the query side adds to queries")
     parser.add_argument("--max-seq-length", type=int, help="tokens per text the model sees")
     parser.add_argument("--dtype", choices=("float32", "float16"), help="stored vector type")
+    parser.add_argument("--keep-full", action="store_true", default=None,
+                        help="with --truncate-dim, also store the full vector as vector_full")
+    parser.add_argument("--index-threshold", type=int,
+                        help="build or refresh the ANN index once the table has this many rows "
+                             "(default 100000)")
+    parser.add_argument("--index-type", choices=("ivf_pq", "hnsw"), help="ANN index kind")
     parser.add_argument("--actors", help="N, or MIN,MAX for an autoscaling pool")
     parser.add_argument("--gpus-per-actor", type=float, help="GPUs per actor (fractions allowed)")
     parser.add_argument("--cpus-per-actor", type=float, help="CPUs per actor")
@@ -133,6 +140,10 @@ def default_db() -> str:
     return os.environ.get("EMBEDFLEET_DB", "./lancedb")
 
 
+# Each module adds its subcommands with register(subparsers, default_db).
+COMMAND_MODULES: list[str] = []
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands."""
     parser = argparse.ArgumentParser(prog="embedfleet", description=__doc__)
@@ -154,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--db", default=default_db())
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(func=cmd_runs)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub, default_db())
     return parser
 
 

@@ -13,6 +13,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 FORMATS = ("auto", "parquet", "jsonl", "csv", "text")
 MODES = ("create", "append", "overwrite")
 BACKENDS = ("torch",)
+INDEX_TYPES = ("ivf_pq", "hnsw")
 
 
 class ConfigError(ValueError):
@@ -30,8 +31,11 @@ class ModelConfig:
     max_seq_length: int | None = None
     backend: str = "torch"
     dtype: str = "float32"
+    keep_full: bool = False  # also store the untruncated vector, for two-stage search
 
     def __post_init__(self) -> None:
+        if self.keep_full and self.truncate_dim is None:
+            raise ConfigError("--keep-full needs --truncate-dim (without it the vector is full)")
         if self.truncate_dim is not None and self.truncate_dim <= 0:
             raise ConfigError(f"truncate_dim must be positive, got {self.truncate_dim}")
         if self.max_seq_length is not None and self.max_seq_length <= 0:
@@ -93,8 +97,12 @@ class EmbedConfig:
     model: ModelConfig = ModelConfig()
     compute: ComputeConfig = ComputeConfig()
     ray_address: str | None = None
+    index_threshold: int = 100_000
+    index_type: str = "ivf_pq"
 
     def __post_init__(self) -> None:
+        if self.index_type not in INDEX_TYPES:
+            raise ConfigError(f"index_type must be one of {INDEX_TYPES}, got {self.index_type!r}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         if not self.source.paths:

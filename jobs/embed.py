@@ -7,7 +7,6 @@ Run it as `embedfleet embed ...` or, on a cluster, as
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 import uuid
@@ -32,6 +31,7 @@ from jobs.stages import SCHEMA_COLUMN, extract_keys, prepare_rows
 from jobs.summary import RunSummary
 from storage.commit import commit_rejects, commit_table
 from storage.db import dataset_or_none, db_path, table_uri
+from storage.index import refresh_index
 from storage.names import companion, validate_table_name
 from storage.runs import record_run
 from storage.schema import Provenance, library_versions, provenance_of, table_schema, vector_type
@@ -49,9 +49,6 @@ def ensure_ray(address: str | None = None) -> bool:
     import ray
 
     if not ray.is_initialized():
-        # Lance warns for every fragment written to a table with no committed version yet,
-        # which is how every first run writes; a local cluster's workers inherit this.
-        os.environ.setdefault("LANCE_LOG", "error")
         ray.init(address=address, logging_level=logging.WARNING)
     node = getattr(ray._private.worker, "_global_node", None)
     return bool(node is not None and node.head)
@@ -101,7 +98,7 @@ def provenance_for(config: EmbedConfig, dim: int, native_dim: int) -> Provenance
     return Provenance(model=m.model, dim=dim, native_dim=native_dim, truncate_dim=m.truncate_dim,
                       normalized=True, doc_prefix=m.doc_prefix, query_prefix=m.query_prefix,
                       max_seq_length=m.max_seq_length, backend=m.backend, dtype=m.dtype,
-                      versions=library_versions())
+                      keep_full=m.keep_full, versions=library_versions())
 
 
 def plan_run(ds, sources: list[SourceFile], existing: pa.Schema | None) -> RowPlan:
@@ -188,6 +185,8 @@ def run_embed(config: EmbedConfig) -> RunSummary:
             raise RunError(f"no row could be embedded ({report.rejected} rejected; see "
                            f"{companion(config.table, 'rejects')}); table {config.table!r} "
                            "unchanged")
+        summary.index = refresh_index(config.db, config.table, config.index_threshold,
+                                      config.index_type)
     except Exception as exc:
         summary.status, summary.error = "failed", f"{type(exc).__name__}: {exc}"
         summary.seconds = time.perf_counter() - clock
@@ -202,7 +201,8 @@ def _commit(config: EmbedConfig, plan: RowPlan, report, read_version: int | None
     if not report.fragments:
         return read_version if config.mode == "append" else None
     provenance = provenance_for(config, report.dim, report.native_dim)
-    schema = table_schema(plan.carried, vector_type(report.dim, config.model.dtype), provenance)
+    full = vector_type(report.native_dim, config.model.dtype) if config.model.keep_full else None
+    schema = table_schema(plan.carried, vector_type(report.dim, config.model.dtype), provenance, full)
     return commit_table(table_uri(config.db, config.table), report.fragments, schema,
                         config.mode, read_version)
 

@@ -21,6 +21,7 @@ class RunSummary:
     seconds: float = 0.0
     tokens: int = 0
     actors: dict[str, int] = field(default_factory=dict)
+    index: str = "none"  # what happened to the ANN index after the commit
     status: str = "succeeded"
     error: str | None = None
 

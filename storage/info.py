@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from storage.db import dataset_or_none, open_table, table_uri
+from storage.index import index_status
 from storage.names import companion
 from storage.schema import provenance_of
 
@@ -24,6 +25,7 @@ def table_info(db: str, name: str) -> dict:
         "dim": provenance.dim if provenance else None,
         "columns": [f"{f.name}: {f.type}" for f in dataset.schema],
         "rejected_rows": rejects.count_rows() if rejects is not None else 0,
+        "indexes": index_status(db, name),
     }
     if provenance is not None:
         data = asdict(provenance)

@@ -29,6 +29,7 @@ class Provenance:
     max_seq_length: int | None
     backend: str
     dtype: str
+    keep_full: bool = False
     versions: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -44,7 +45,8 @@ class Provenance:
 
     def config_differences(self, other: Provenance) -> list[str]:
         """Settings that would make vectors of the two incomparable, as 'name: a != b'."""
-        names = ("model", "truncate_dim", "doc_prefix", "max_seq_length", "backend", "dtype")
+        names = ("model", "truncate_dim", "doc_prefix", "max_seq_length", "backend", "dtype",
+                 "keep_full")
         return [f"{n}: {getattr(self, n)!r} != {getattr(other, n)!r}"
                 for n in names if getattr(self, n) != getattr(other, n)]
 

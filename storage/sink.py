@@ -92,7 +92,8 @@ class RunSink(Datasink):
         return report
 
     def _table_rows(self, good: pa.Table) -> pa.Table:
-        schema = table_schema(self.carried, good.schema.field(VECTOR).type)
+        full = good.schema.field("vector_full").type if "vector_full" in good.column_names else None
+        schema = table_schema(self.carried, good.schema.field(VECTOR).type, full_vector=full)
         stamp = pa.array(np.full(good.num_rows, self.embedded_at, dtype="datetime64[us]"))
         columns = {f.name: good.column(f.name) for f in schema if f.name in good.column_names}
         columns["embedded_at"] = stamp.cast(TIMESTAMP)

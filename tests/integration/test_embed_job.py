@@ -146,3 +146,32 @@ def test_modes_create_append_overwrite(ray_cluster, db, tmp_path):
     assert embed(db, "docs", [b], model="fake:32", mode="overwrite").version == 3
     assert stored(db, "docs").num_rows == 5
     assert lance.dataset(table_uri(db, "docs"), version=2).count_rows() == 15
+
+
+def test_keep_full_stores_the_untruncated_unit_vector_too(ray_cluster, db, tmp_path, tiny_bert):
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(30))
+    embed(db, "docs", [source], model=tiny_bert, truncate_dim=8, keep_full=True)
+    data = stored(db, "docs")
+    full = np.asarray(data.column("vector_full").combine_chunks().flatten()).reshape(30, 32)
+    np.testing.assert_allclose(np.linalg.norm(full, axis=1), 1.0, atol=1e-3)
+    # The stored truncated vector is the normalized head of the full one.
+    head = full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors_of(data), head, atol=1e-5)
+    assert provenance_of(data.schema).keep_full
+
+
+def test_index_is_built_past_the_threshold_then_refreshed(ray_cluster, db, tmp_path):
+    from storage.index import index_status
+
+    first = write_jsonl(tmp_path / "a.jsonl", corpus_records(300))
+    small = embed(db, "docs", [first], model="fake:16", index_threshold=1000)
+    assert small.index == "none" and index_status(db, "docs") == []
+    second = write_jsonl(tmp_path / "b.jsonl", corpus_records(300, prefix="b"))
+    built = embed(db, "docs", [second], model="fake:16", mode="append", index_threshold=500)
+    assert built.index == "built"
+    assert index_status(db, "docs")[0]["indexed_rows"] == 600
+    third = write_jsonl(tmp_path / "c.jsonl", corpus_records(10, prefix="c"))
+    refreshed = embed(db, "docs", [third], model="fake:16", mode="append", index_threshold=500)
+    assert refreshed.index == "optimized"
+    status = index_status(db, "docs")[0]
+    assert (status["indexed_rows"], status["unindexed_rows"]) == (610, 0)

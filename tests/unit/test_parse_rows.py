@@ -145,7 +145,8 @@ def test_unify_types_never_loses_values():
     assert unify_types([pa.int32(), pa.int64()]) == pa.int64()
     assert unify_types([pa.int64(), pa.float64(), pa.null()]) == pa.float64()
     assert unify_types([pa.int64(), pa.string()]) == pa.string()
-    schema = unify_schemas([pa.schema([("y", pa.int64())]), pa.schema([("y", pa.string()), ("z", pa.bool_())])])
+    schema = unify_schemas([pa.schema([("y", pa.int64())]),
+                            pa.schema([("y", pa.string()), ("z", pa.bool_())])])
     assert schema == pa.schema([("y", pa.string()), ("z", pa.bool_())])
     table = cast_carried(pa.table({"y": pa.array([1, None])}), schema)
     assert table.column("y").to_pylist() == ["1", None] and table.column("z").null_count == 2
@@ -161,8 +162,9 @@ def test_raw_record_is_filled_for_rejected_rows_only():
     assert json.loads(raws[0]) == {"id": "a", "text": "", "k": 1} and raws[1] is None
 
 
-@pytest.mark.parametrize("path, fmt", [("a.jsonl", "jsonl"), ("a.JSONL.gz", "jsonl"), ("b.parquet", "parquet"),
-                                       ("c.csv", "csv"), ("d.txt", "text"), ("e.bin", None)])
+@pytest.mark.parametrize("path, fmt", [("a.jsonl", "jsonl"), ("a.JSONL.gz", "jsonl"),
+                                       ("b.parquet", "parquet"), ("c.csv", "csv"), ("d.txt", "text"),
+                                       ("e.bin", None)])
 def test_detect_format(path, fmt):
     from jobs.sources import detect_format
 

@@ -1,0 +1,69 @@
+"""ANN indexes on a table's vector column: defaults from the row count, build, refresh, status."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from storage.db import open_table
+
+log = logging.getLogger(__name__)
+INDEX_KINDS = ("ivf_pq", "hnsw")
+
+
+def index_parameters(rows: int, dim: int, kind: str) -> dict:
+    """Sensible defaults: about sqrt(rows) IVF partitions; PQ sub-vectors of 8 dims (or 4, 2, 1)."""
+    if kind not in INDEX_KINDS:
+        raise ValueError(f"index type must be one of {INDEX_KINDS}, got {kind!r}")
+    partitions = max(1, min(4096, int(math.sqrt(max(rows, 1)))))
+    if kind == "hnsw":
+        # Fewer, larger partitions: the HNSW graph inside each one does the fine search.
+        return {"num_partitions": max(1, partitions // 8), "m": 20, "ef_construction": 300}
+    sub_dims = next(s for s in (8, 4, 2, 1) if dim % s == 0)
+    return {"num_partitions": partitions, "num_sub_vectors": dim // sub_dims}
+
+
+def build_index(db: str, name: str, kind: str = "ivf_pq", column: str = "vector", **overrides) -> dict:
+    """(Re)build the cosine ANN index of a column; return the parameters used."""
+    from lancedb.index import IvfHnswSq, IvfPq
+
+    table = open_table(db, name)
+    dim = table.schema.field(column).type.list_size
+    params = {**index_parameters(table.count_rows(), dim, kind), **overrides}
+    config_class = IvfHnswSq if kind == "hnsw" else IvfPq
+    table.create_index(column, config=config_class(distance_type="cosine", **params), replace=True)
+    return {"type": kind, "column": column, **params}
+
+
+def index_status(db: str, name: str) -> list[dict]:
+    """Each index of a table: name, type, columns, indexed and unindexed rows."""
+    table = open_table(db, name)
+    out = []
+    for index in table.list_indices():
+        stats = table.index_stats(index.name)
+        out.append({"name": index.name, "type": stats.index_type, "columns": list(index.columns),
+                    "distance": stats.distance_type, "indexed_rows": stats.num_indexed_rows,
+                    "unindexed_rows": stats.num_unindexed_rows})
+    return out
+
+
+def has_vector_index(db: str, name: str, column: str = "vector") -> bool:
+    """True if the column has an ANN index."""
+    return any(column in i["columns"] for i in index_status(db, name))
+
+
+def refresh_index(db: str, name: str, threshold: int, kind: str = "ivf_pq") -> str:
+    """After a commit: build the index once the table is large enough, else fold new rows in.
+
+    Returns what was done: 'none' (below threshold), 'built', or 'optimized'.
+    """
+    table = open_table(db, name)
+    if table.count_rows() < threshold:
+        return "none"
+    if not has_vector_index(db, name):
+        build_index(db, name, kind)
+        return "built"
+    # optimize_indices folds unindexed rows in without compacting files or pruning versions,
+    # so every version stays restorable.
+    table.to_lance().optimize.optimize_indices()
+    return "optimized"
