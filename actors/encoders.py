@@ -64,8 +64,10 @@ class SentenceTransformerEncoder(Encoder):
     def __init__(self, config: ModelConfig, device: str, max_batch_tokens: int = 16384,
                  max_batch_rows: int = 256):
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
 
+        transformers.logging.disable_progress_bar()  # one bar per model load is noise in logs
         self._torch = torch
         self.device = device
         self.model = SentenceTransformer(resolve_model_source(config.model), device=device)

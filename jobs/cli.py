@@ -6,7 +6,6 @@ import argparse
 import importlib
 import json
 import os
-import re
 import sys
 
 from jobs.config import FORMATS, MODES, ConfigError, build_config, load_spec
@@ -39,16 +38,28 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpus-per-actor", type=float, help="CPUs per actor")
     parser.add_argument("--batch-size", type=int, help="rows per batch sent to an actor")
     parser.add_argument("--max-batch-tokens", type=int, help="padded tokens per model call")
-    parser.add_argument("--mode", choices=MODES, help="create (default), append, overwrite")
+    parser.add_argument("--mode", choices=MODES,
+                        help="default: incremental when the table exists, else create; rebuild "
+                             "re-embeds every row (needed after a model or setting change)")
+    parser.add_argument("--delete-missing", action="store_true", default=None,
+                        help="incremental: also remove rows whose ids are gone from the source")
     parser.add_argument("--address", dest="ray_address", help="Ray cluster address")
+    parser.add_argument("--settings", help="all settings as one JSON object (what `embedfleet "
+                        "submit` passes); --spec and flags override it")
+    parser.add_argument("--run-id", help="id for this run in the runs table (default: generated)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def embed_settings(args: argparse.Namespace) -> dict:
     """Spec file settings overridden by the flags that were given."""
-    settings = load_spec(args.spec) if args.spec else {}
+    try:
+        settings = json.loads(args.settings) if getattr(args, "settings", None) else {}
+    except ValueError as exc:
+        raise ConfigError(f"--settings is not a JSON object: {exc}") from exc
+    if args.spec:
+        settings.update(load_spec(args.spec))
     flags = {k: v for k, v in vars(args).items()
-             if k not in ("command", "spec", "json", "source", "func") and v is not None}
+             if k not in ("command", "spec", "json", "source", "func", "settings") and v is not None}
     settings.update(flags)
     if args.source:
         settings["paths"] = args.source
@@ -58,7 +69,7 @@ def embed_settings(args: argparse.Namespace) -> dict:
 def cmd_embed(args: argparse.Namespace) -> int:
     """Embed a corpus into a table and print the run summary."""
     from jobs.embed import run_embed
-    from jobs.errors import USER_ERRORS
+    from jobs.errors import USER_ERRORS, root_cause
 
     config = build_config(embed_settings(args))
     try:
@@ -71,23 +82,6 @@ def cmd_embed(args: argparse.Namespace) -> int:
         return 1
     print(summary.to_json() if args.json else summary.line())
     return 0
-
-
-_ERROR_LINE = re.compile(r"^\s*((?:\w+\.)*\w+(?:Error|Exception|Failure|Interrupt)): (.*)$")
-
-
-def root_cause(exc: BaseException) -> str:
-    """The first error raised, as 'Type: message', found inside Ray's task-error wrappers.
-
-    Ray carries the remote traceback as text only, so the innermost error is the first
-    'Type: message' line in it that is not one of Ray's own wrappers.
-    """
-    for line in str(exc).splitlines():
-        match = _ERROR_LINE.match(line)
-        if match and not match.group(1).startswith("ray."):
-            return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2)}"
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -118,20 +112,23 @@ def cmd_tables(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    """Print the recorded runs of a table, oldest first."""
+    """Print the recorded runs (and scheduler ticks) of a table, oldest first."""
     from storage.runs import list_runs
 
     runs = list_runs(args.db, args.table)
     if args.json:
         print(json.dumps(runs, default=str))
         return 0
-    print(f"{'started':<20} {'status':<9} {'mode':<9} {'version':>7} {'read':>8} "
-          f"{'embedded':>8} {'skipped':>8} {'rejected':>8} {'seconds':>8}")
+    counters = ("version", "read", "embedded", "skipped_unchanged", "rejected", "updated",
+                "inserted", "deleted")
+    print(f"{'started':<19}  {'finished':<8}  {'status':<9} {'mode':<11} " + " ".join(
+        f"{c.split('_')[0][:8]:>8}" for c in counters) + f" {'seconds':>8}  note")
     for r in runs:
-        version = "-" if r["version"] is None else r["version"]
-        print(f"{r['started_at']:%Y-%m-%d %H:%M:%S}  {r['status']:<9} {r['mode']:<9} "
-              f"{version:>7} {r['read']:>8} {r['embedded']:>8} {r['skipped_unchanged']:>8} "
-              f"{r['rejected']:>8} {r['seconds']:>8.1f}")
+        cells = " ".join(f"{'-' if r.get(c) is None else r[c]:>8}" for c in counters)
+        seconds = "-" if r.get("seconds") is None else f"{r['seconds']:.1f}"
+        finished = f"{r['finished_at']:%H:%M:%S}" if r.get("finished_at") else "-"
+        print(f"{r['started_at']:%Y-%m-%d %H:%M:%S}  {finished:<8}  {r['status']:<9} "
+              f"{r['mode'] or '-':<11} {cells} {seconds:>8}  {(r.get('error') or '')[:80]}")
     return 0
 
 
@@ -141,7 +138,7 @@ def default_db() -> str:
 
 
 # Each module adds its subcommands with register(subparsers, default_db).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["jobs.cli_query", "jobs.cli_ops"]
 
 
 def build_parser() -> argparse.ArgumentParser:

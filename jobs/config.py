@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ import yaml
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 FORMATS = ("auto", "parquet", "jsonl", "csv", "text")
-MODES = ("create", "append", "overwrite")
+# None (unset) means incremental when the table exists, create when it does not.
+MODES = ("create", "append", "overwrite", "incremental", "rebuild")
 BACKENDS = ("torch",)
 INDEX_TYPES = ("ivf_pq", "hnsw")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # it names a staging folder
 
 
 class ConfigError(ValueError):
@@ -92,21 +95,28 @@ class EmbedConfig:
 
     table: str
     db: str = field(default_factory=lambda: os.environ.get("EMBEDFLEET_DB", "./lancedb"))
-    mode: str = "create"
+    mode: str | None = None
+    delete_missing: bool = False  # incremental: remove rows whose ids left the source
     source: SourceConfig = SourceConfig()
     model: ModelConfig = ModelConfig()
     compute: ComputeConfig = ComputeConfig()
     ray_address: str | None = None
     index_threshold: int = 100_000
     index_type: str = "ivf_pq"
+    run_id: str | None = None  # set by a scheduler so its tick and the run share one id
 
     def __post_init__(self) -> None:
         if self.index_type not in INDEX_TYPES:
             raise ConfigError(f"index_type must be one of {INDEX_TYPES}, got {self.index_type!r}")
-        if self.mode not in MODES:
+        if self.mode is not None and self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.delete_missing and self.mode not in (None, "incremental"):
+            raise ConfigError(f"--delete-missing applies to incremental runs, not --mode {self.mode} "
+                              "(overwrite and rebuild keep only the source's rows anyway)")
         if not self.source.paths:
             raise ConfigError("no SOURCE given: name at least one file, directory or glob")
+        if self.run_id is not None and not _RUN_ID.fullmatch(self.run_id):
+            raise ConfigError(f"run id {self.run_id!r}: use 1-64 letters, digits, '.', '_' or '-'")
 
 
 def parse_actors(value: str | int) -> tuple[int, int]:

@@ -6,10 +6,12 @@ Run it as `embedfleet embed ...` or, on a cluster, as
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -22,20 +24,23 @@ from jobs.capacity import (
     actor_resources,
     capacity_problem,
 )
+from jobs.changes import ChangeError, ChangeSet, diff_rows, id_filter
 from jobs.config import EmbedConfig
-from jobs.errors import RunError
-from jobs.plan import RowPlan, plan_rows
+from jobs.errors import EmbedPassError, RunError, root_cause
+from jobs.modes import check_mode, provenance_for
+from jobs.plan import RowPlan, embeddable_rows, plan_rows
 from jobs.rows import config_fingerprint, unify_schemas
 from jobs.sources import SourceFile, check_sources, resolve_sources
 from jobs.stages import SCHEMA_COLUMN, extract_keys, prepare_rows
 from jobs.summary import RunSummary
 from storage.commit import commit_rejects, commit_table
-from storage.db import dataset_or_none, db_path, table_uri
+from storage.db import dataset_or_none, table_uri
 from storage.index import refresh_index
-from storage.names import companion, validate_table_name
+from storage.names import companion, staging, validate_table_name
 from storage.runs import record_run
-from storage.schema import Provenance, library_versions, provenance_of, table_schema, vector_type
-from storage.sink import RunSink
+from storage.schema import table_schema, vector_type
+from storage.sink import RunSink, WriteReport
+from storage.upsert import remove_dataset, upsert_staged
 
 log = logging.getLogger("embedfleet")
 
@@ -58,12 +63,21 @@ def plan_resources(config: EmbedConfig, local: bool) -> ActorResources:
     """Per-actor resources; a pool that cannot start is an error on a cluster that cannot grow."""
     import ray
 
-    total = ray.cluster_resources()
-    cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
     c = config.compute
-    resources = actor_resources(cpus, gpus, c.min_actors, c.max_actors, c.cpus_per_actor,
-                                c.gpus_per_actor)
-    problem = capacity_problem(cpus, gpus, c.min_actors, resources)
+    has_gpus = ray.cluster_resources().get("GPU", 0.0) > 0
+    gpus_per_actor = c.gpus_per_actor if c.gpus_per_actor is not None else float(has_gpus)
+    # Size the pool from what is free now (a query actor or another job may hold some of the
+    # cluster); resources of a run that just ended can take a moment to come back.
+    deadline = time.monotonic() + 15
+    while True:
+        free = ray.available_resources()
+        cpus, gpus = free.get("CPU", 0.0), free.get("GPU", 0.0)
+        resources = actor_resources(cpus, gpus, c.min_actors, c.max_actors, c.cpus_per_actor,
+                                    gpus_per_actor)
+        problem = capacity_problem(cpus, gpus, c.min_actors, resources)
+        if problem is None or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     if problem and local:
         raise CapacityError(problem)
     if problem:
@@ -71,42 +85,17 @@ def plan_resources(config: EmbedConfig, local: bool) -> ActorResources:
     return resources
 
 
-def check_mode(config: EmbedConfig) -> tuple[int | None, pa.Schema | None]:
-    """Refuse what the mode forbids; return the version and schema the run builds on."""
-    dataset = dataset_or_none(config.db, config.table)
-    where = f"{config.table!r} in {db_path(config.db)}"
-    if config.mode == "create" and dataset is not None:
-        raise RunError(f"table {where} already exists (version {dataset.version}, "
-                       f"{dataset.count_rows()} rows); use --mode append or --mode overwrite")
-    if config.mode == "append":
-        if dataset is None:
-            raise RunError(f"table {where} does not exist; use --mode create")
-        existing = provenance_of(dataset.schema)
-        wanted = provenance_for(config, existing.dim if existing else 0, 0)
-        differences = existing.config_differences(wanted) if existing else ["no provenance"]
-        if differences:
-            raise RunError(f"cannot append to {where}: its vectors were made differently "
-                           f"({'; '.join(differences)}); use --mode overwrite")
-    if dataset is None:
-        return None, None
-    return dataset.version, dataset.schema
+def plan_run(ds, sources: list[SourceFile], existing: pa.Schema | None,
+             fingerprint: str | None = None) -> tuple[RowPlan, pa.Table]:
+    """Planning pass over every row: counts, duplicate ids, the carried columns' types.
 
-
-def provenance_for(config: EmbedConfig, dim: int, native_dim: int) -> Provenance:
-    """The provenance this run's vectors will carry."""
-    m = config.model
-    return Provenance(model=m.model, dim=dim, native_dim=native_dim, truncate_dim=m.truncate_dim,
-                      normalized=True, doc_prefix=m.doc_prefix, query_prefix=m.query_prefix,
-                      max_seq_length=m.max_seq_length, backend=m.backend, dtype=m.dtype,
-                      keep_full=m.keep_full, versions=library_versions())
-
-
-def plan_run(ds, sources: list[SourceFile], existing: pa.Schema | None) -> RowPlan:
-    """Planning pass over every row: counts, duplicate ids, and the carried columns' types."""
+    Returns the plan and the per-row keys (with content hashes when given a fingerprint).
+    """
     import ray
 
     parts = ray.get(ds.map_batches(extract_keys, batch_format="pyarrow", batch_size=None,
-                                   num_cpus=IO_TASK_CPUS).to_arrow_refs())
+                                   num_cpus=IO_TASK_CPUS,
+                                   fn_kwargs={"fingerprint": fingerprint}).to_arrow_refs())
     parts = [p for p in parts if p.num_rows]
     keys = pa.concat_tables(parts) if parts else pa.table(
         {"id": pa.array([], pa.string()), "_file": pa.array([], pa.int32()),
@@ -116,7 +105,18 @@ def plan_run(ds, sources: list[SourceFile], existing: pa.Schema | None) -> RowPl
     carried = unify_schemas(schemas)
     if existing is not None:
         carried = _carried_for_append(carried, existing)
-    return plan_rows(keys, [s.path for s in sources], carried)
+    return plan_rows(keys, [s.path for s in sources], carried), keys
+
+
+def plan_changes(config: EmbedConfig, keys: pa.Table, plan: RowPlan, read_version: int) -> ChangeSet:
+    """Compare the source with the table at read_version: unchanged, updated, new, gone."""
+    table = dataset_or_none(config.db, config.table, read_version).to_table(
+        columns=["id", "content_hash"])
+    try:
+        return diff_rows(embeddable_rows(keys, plan), table, keys.column("id"),
+                         config.delete_missing)
+    except ChangeError as exc:
+        raise RunError(str(exc)) from exc
 
 
 def _carried_for_append(carried: pa.Schema, existing: pa.Schema) -> pa.Schema:
@@ -126,7 +126,7 @@ def _carried_for_append(carried: pa.Schema, existing: pa.Schema) -> pa.Schema:
     extra = [n for n in carried.names if n not in table_carried.names]
     if extra:
         raise RunError(f"source columns {', '.join(extra)} are not in the table; "
-                       "use --mode overwrite to change the table's columns")
+                       "use --mode rebuild to change the table's columns")
     return table_carried
 
 
@@ -134,77 +134,140 @@ def run_embed(config: EmbedConfig) -> RunSummary:
     """Run one embed job end to end and return its summary (also recorded in the runs table)."""
     import ray
 
-    from actors.embedder import Embedder
     from jobs.corpus_datasource import CorpusDatasource
 
     validate_table_name(config.table)
     started = datetime.now(UTC)
-    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    summary = RunSummary(table=config.table, run_id=run_id, mode=config.mode)
+    run_id = config.run_id or f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     sources = resolve_sources(config.source.paths, config.source.format)
     check_sources(sources, config.source.id_column, config.source.text_column)
-    read_version, existing = check_mode(config)
+    mode, read_version, existing = check_mode(config)
+    summary = RunSummary(table=config.table, run_id=run_id, mode=mode)
+    incremental = mode == "incremental"
+    fingerprint = config_fingerprint(config.model)
     local = ensure_ray(config.ray_address)
     resources = plan_resources(config, local)
+    # An incremental run's rows go to a private staging dataset, upserted in one commit.
+    staged = table_uri(config.db, staging(config.table, run_id)) if incremental else None
     clock = time.perf_counter()  # the run's time, not the cluster's start-up
     try:
         datasource = CorpusDatasource(sources, config.source.id_column, config.source.text_column)
-        plan = plan_run(ray.data.read_datasource(datasource, num_cpus=IO_TASK_CPUS), sources,
-                        existing if config.mode == "append" else None)
+        plan, keys = plan_run(ray.data.read_datasource(datasource, num_cpus=IO_TASK_CPUS), sources,
+                              existing if mode in ("append", "incremental") else None,
+                              fingerprint if incremental else None)
         summary.read = plan.read
         if plan.read == 0:
             raise RunError(f"empty corpus: no rows in {', '.join(config.source.paths)}")
-        compute = config.compute
-        sink = RunSink(table_uri(config.db, config.table),
+        changes = plan_changes(config, keys, plan, read_version) if incremental else None
+        if changes is not None:
+            plan = replace(plan, skip_keys=changes.skip_keys)
+            summary.skipped_unchanged = plan.skipped
+        del keys
+        sink = RunSink(staged or table_uri(config.db, config.table),
                        table_uri(config.db, companion(config.table, "rejects")), plan.carried,
                        run_id, np.datetime64(started.replace(tzinfo=None), "us"),
-                       [s.path for s in sources], compute.write_batch_rows, config.mode)
-        (ray.data.read_datasource(datasource, num_cpus=IO_TASK_CPUS)
-         .map_batches(prepare_rows, batch_format="pyarrow", batch_size=None, num_cpus=IO_TASK_CPUS,
-                      fn_kwargs={"plan": plan, "fingerprint": config_fingerprint(config.model)})
-         .map_batches(Embedder, batch_format="pyarrow", batch_size=compute.batch_size,
-                      compute=ray.data.ActorPoolStrategy(min_size=compute.min_actors,
-                                                         max_size=compute.max_actors),
-                      fn_constructor_kwargs={"model": config.model,
-                                             "max_batch_tokens": compute.max_batch_tokens,
-                                             "max_batch_rows": compute.batch_size,
-                                             "threads": resources.threads},
-                      num_gpus=resources.gpus, num_cpus=resources.cpus)
-         .write_datasink(sink, ray_remote_args={"num_cpus": IO_TASK_CPUS}))
-        report = sink.report
+                       [s.path for s in sources], config.compute.write_batch_rows,
+                       "create" if incremental else mode)
+        report = _embed_pass(config, datasource, plan, sink, resources, fingerprint)
         summary.embedded, summary.rejected = report.embedded, report.rejected
         summary.tokens, summary.actors = report.tokens, report.actors
         if not summary.balanced():
             raise RunError(f"rows do not add up: read {summary.read} but embedded "
-                           f"{summary.embedded} + rejected {summary.rejected}; the source "
-                           "changed during the run? nothing was committed")
-        summary.version = _commit(config, plan, report, read_version)
+                           f"{summary.embedded} + skipped {summary.skipped_unchanged} + rejected "
+                           f"{summary.rejected}; the source changed during the run? nothing was "
+                           "committed")
+        if incremental:
+            _upsert(config, plan, report, read_version, existing, changes, staged, summary)
+        else:
+            summary.version = _commit(config, mode, plan, report, read_version)
+            summary.inserted = summary.embedded
         commit_rejects(table_uri(config.db, companion(config.table, "rejects")),
                        report.reject_fragments)
         if summary.version is None:
             raise RunError(f"no row could be embedded ({report.rejected} rejected; see "
                            f"{companion(config.table, 'rejects')}); table {config.table!r} "
                            "unchanged")
-        summary.index = refresh_index(config.db, config.table, config.index_threshold,
-                                      config.index_type)
+        if summary.version != read_version:
+            summary.index = refresh_index(config.db, config.table, config.index_threshold,
+                                          config.index_type)
     except Exception as exc:
         summary.status, summary.error = "failed", f"{type(exc).__name__}: {exc}"
         summary.seconds = time.perf_counter() - clock
         _record(config, summary, started)
         raise
+    finally:
+        if staged is not None:
+            remove_dataset(staged)
     summary.seconds = time.perf_counter() - clock
     _record(config, summary, started)
     return summary
 
 
-def _commit(config: EmbedConfig, plan: RowPlan, report, read_version: int | None) -> int | None:
-    if not report.fragments:
-        return read_version if config.mode == "append" else None
+def _embed_pass(config: EmbedConfig, datasource, plan: RowPlan, sink: RunSink,
+                resources: ActorResources, fingerprint: str) -> WriteReport:
+    """Second pass: prepare rows, embed them on the actor pool, write uncommitted fragments."""
+    import ray
+
+    from actors.embedder import Embedder
+
+    if plan.read == plan.skipped:
+        return WriteReport()  # every row is in the table unchanged: nothing to read again
+    compute = config.compute
+    ds = (ray.data.read_datasource(datasource, num_cpus=IO_TASK_CPUS)
+          .map_batches(prepare_rows, batch_format="pyarrow", batch_size=None, num_cpus=IO_TASK_CPUS,
+                       fn_kwargs={"plan": plan, "fingerprint": fingerprint}))
+    if plan.to_embed > 0:  # only rejects left: no model needs to load to record them
+        ds = ds.map_batches(Embedder, batch_format="pyarrow", batch_size=compute.batch_size,
+                            compute=ray.data.ActorPoolStrategy(min_size=compute.min_actors,
+                                                               max_size=compute.max_actors),
+                            fn_constructor_kwargs={"model": config.model,
+                                                   "max_batch_tokens": compute.max_batch_tokens,
+                                                   "max_batch_rows": compute.batch_size,
+                                                   "threads": resources.threads},
+                            num_gpus=resources.gpus, num_cpus=resources.cpus)
+    failure = None
+    try:
+        ds.write_datasink(sink, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    except Exception as exc:  # noqa: BLE001 - re-raised below without Ray's frames
+        log.error("embedding pass failed: %s", exc)
+        failure = root_cause(exc)
+    if failure is not None:
+        # Ray Data's error keeps the executor (and with it the actor pool and its CPUs or
+        # GPUs) alive through traceback frames; raise a plain error and collect them now.
+        del ds
+        gc.collect()
+        raise EmbedPassError(failure)
+    return sink.report
+
+
+def _schema(config: EmbedConfig, plan: RowPlan, report: WriteReport) -> pa.Schema:
     provenance = provenance_for(config, report.dim, report.native_dim)
     full = vector_type(report.native_dim, config.model.dtype) if config.model.keep_full else None
-    schema = table_schema(plan.carried, vector_type(report.dim, config.model.dtype), provenance, full)
-    return commit_table(table_uri(config.db, config.table), report.fragments, schema,
-                        config.mode, read_version)
+    return table_schema(plan.carried, vector_type(report.dim, config.model.dtype), provenance, full)
+
+
+def _commit(config: EmbedConfig, mode: str, plan: RowPlan, report: WriteReport,
+            read_version: int | None) -> int | None:
+    if not report.fragments:
+        return read_version if mode == "append" else None
+    return commit_table(table_uri(config.db, config.table), report.fragments,
+                        _schema(config, plan, report), "overwrite" if mode == "rebuild" else mode,
+                        read_version)
+
+
+def _upsert(config: EmbedConfig, plan: RowPlan, report: WriteReport, read_version: int,
+            existing: pa.Schema, changes: ChangeSet, staged: str, summary: RunSummary) -> None:
+    """Commit an incremental run: one merge_insert of the changed rows (and deletes), or nothing."""
+    table_dim = existing.field("vector").type.list_size
+    if report.fragments and report.dim != table_dim:
+        raise RunError(f"the model now gives {report.dim}-dim vectors but table "
+                       f"{config.table!r} holds {table_dim}-dim ones; use --mode rebuild")
+    deletes = id_filter(changes.missing_ids) if changes.missing_ids else None
+    result = upsert_staged(config.db, config.table, staged, report.fragments, existing, deletes,
+                           read_version)
+    summary.version = result.version
+    summary.updated, summary.inserted, summary.deleted = (result.updated, result.inserted,
+                                                          result.deleted)
 
 
 def _record(config: EmbedConfig, summary: RunSummary, started: datetime) -> None:

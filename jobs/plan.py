@@ -20,11 +20,17 @@ class RowPlan:
     duplicate_keys: np.ndarray
     duplicate_reasons: np.ndarray
     carried: pa.Schema = field(default_factory=lambda: pa.schema([]))
+    skip_keys: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64))
+
+    @property
+    def skipped(self) -> int:
+        """Rows left out because the table already holds them unchanged (incremental runs)."""
+        return len(self.skip_keys)
 
     @property
     def to_embed(self) -> int:
         """Rows that will reach the model."""
-        return self.read - self.rejected_on_read - len(self.duplicate_keys)
+        return self.read - self.rejected_on_read - len(self.duplicate_keys) - self.skipped
 
     def duplicate_reasons_for(self, keys: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Mask of the given keys that are duplicates, and their reasons in mask order."""
@@ -57,6 +63,17 @@ def find_duplicates(ids: pa.Array, keys: np.ndarray, file_names: list[str]) -> t
                        f"row {row})")
     by_key = np.argsort(dup_keys, kind="stable")
     return dup_keys[by_key], np.asarray(reasons, dtype=object)[by_key]
+
+
+def embeddable_rows(keys: pa.Table, plan: RowPlan) -> pa.Table:
+    """id, key and content_hash of the rows that pass validation and are first with their id."""
+    valid = keys.filter(pc.is_null(keys.column(REJECT)))
+    row_key = row_keys(valid)
+    first = np.ones(len(row_key), dtype=bool)
+    if len(plan.duplicate_keys):
+        first = ~np.isin(row_key, plan.duplicate_keys)
+    return pa.table({"id": valid.column("id"), "key": row_key,
+                     "content_hash": valid.column("content_hash")}).filter(pa.array(first))
 
 
 def plan_rows(keys: pa.Table, file_names: list[str], carried: pa.Schema) -> RowPlan:

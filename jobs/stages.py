@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from jobs.changes import keys_in
 from jobs.plan import RowPlan
 from jobs.rows import (
     FILE,
@@ -22,17 +23,26 @@ from jobs.rows import (
 SCHEMA_COLUMN = "_schema"
 
 
-def extract_keys(batch: pa.Table) -> pa.Table:
-    """Planning pass: id, (file, row), reject reason per row, and the block's carried schema."""
+def extract_keys(batch: pa.Table, fingerprint: str | None = None) -> pa.Table:
+    """Planning pass: id, (file, row), reject reason per row, and the block's carried schema.
+
+    With a fingerprint (incremental runs) each row's content hash comes along too, so the
+    driver can tell unchanged rows before any model loads.
+    """
     table = validate_rows(batch)
     schema = carried_schema(table).serialize().to_pybytes()
     schemas = pa.array([schema] + [None] * (table.num_rows - 1), pa.binary())
-    return pa.table({"id": table.column("id"), FILE: table.column(FILE), ROW: table.column(ROW),
-                     REJECT: table.column(REJECT), SCHEMA_COLUMN: schemas})
+    columns = {"id": table.column("id"), FILE: table.column(FILE), ROW: table.column(ROW),
+               REJECT: table.column(REJECT), SCHEMA_COLUMN: schemas}
+    if fingerprint is not None:
+        columns["content_hash"] = content_hashes(table.column("text"), fingerprint)
+    return pa.table(columns)
 
 
 def prepare_rows(batch: pa.Table, plan: RowPlan, fingerprint: str) -> pa.Table:
-    """Embedding pass: apply the plan's rejects, give carried columns the run's types, hash."""
+    """Embedding pass: drop unchanged rows, apply the plan's rejects, cast carried columns, hash."""
+    if plan.skipped:
+        batch = batch.filter(pa.array(~keys_in(plan.skip_keys, row_keys(batch))))
     table = validate_rows(batch)
     duplicates, reasons = plan.duplicate_reasons_for(row_keys(table))
     if duplicates.any():

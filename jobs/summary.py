@@ -18,6 +18,9 @@ class RunSummary:
     embedded: int = 0
     rejected: int = 0
     skipped_unchanged: int = 0
+    updated: int = 0  # rows of the table replaced (incremental runs)
+    inserted: int = 0  # rows added to the table
+    deleted: int = 0  # rows removed because their ids left the source (--delete-missing)
     seconds: float = 0.0
     tokens: int = 0
     actors: dict[str, int] = field(default_factory=dict)
@@ -53,7 +56,9 @@ class RunSummary:
 
     def line(self) -> str:
         """One human line: what happened and how fast."""
-        return (f"{self.table} v{self.version}: read {self.read} = embedded {self.embedded}"
-                f" + skipped {self.skipped_unchanged} + rejected {self.rejected}"
-                f" in {self.seconds:.1f}s ({self.rows_per_s:.1f} rows/s,"
+        changes = (f" [updated {self.updated}, inserted {self.inserted}, deleted {self.deleted}]"
+                   if self.mode == "incremental" else "")
+        return (f"{self.table} v{self.version} ({self.mode}): read {self.read} = embedded "
+                f"{self.embedded} + skipped {self.skipped_unchanged} + rejected {self.rejected}"
+                f"{changes} in {self.seconds:.1f}s ({self.rows_per_s:.1f} rows/s,"
                 f" {self.tokens_per_s:.0f} tokens/s, {len(self.actors)} actor(s))")

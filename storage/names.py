@@ -28,6 +28,11 @@ def companion(name: str, kind: str) -> str:
     return f"{name}__{kind}"
 
 
+def staging(name: str, run_id: str) -> str:
+    """The private dataset an incremental run stages its rows in ('docs__staging_<run id>')."""
+    return f"{name}__staging_{run_id}"
+
+
 def is_companion(name: str) -> bool:
-    """True for tables embedfleet keeps beside a user's table."""
-    return any(name.endswith(f"__{kind}") for kind in COMPANIONS)
+    """True for tables embedfleet keeps beside a user's table (staging datasets included)."""
+    return any(name.endswith(f"__{kind}") for kind in COMPANIONS) or "__staging_" in name

@@ -28,6 +28,9 @@ RUNS_SCHEMA = pa.schema([
 ])
 
 
+EXTRA_FIELDS = ("updated", "inserted", "deleted", "job_id")
+
+
 def record_run(db: str, table: str, summary: dict, started_at: datetime,
                finished_at: datetime) -> None:
     """Append one run to the table's runs table."""
@@ -37,9 +40,12 @@ def record_run(db: str, table: str, summary: dict, started_at: datetime,
     name = companion(table, "runs")
     connection = connect(db)
     if dataset_or_none(db, name) is None:
-        connection.create_table(name, data=data, mode="overwrite")
-    else:
-        connection.open_table(name).add(data)
+        try:
+            connection.create_table(name, data=data)
+            return
+        except ValueError:  # another run (or a scheduler tick) created it meanwhile
+            pass
+    connection.open_table(name).add(data)
 
 
 def list_runs(db: str, table: str) -> list[dict]:
@@ -48,4 +54,9 @@ def list_runs(db: str, table: str) -> list[dict]:
     if dataset is None:
         return []
     rows = dataset.to_table().to_pylist()
+    for row in rows:
+        # Counters added after the schema was fixed live only in the summary JSON.
+        extra = json.loads(row["summary"]) if row.get("summary") else {}
+        for key in EXTRA_FIELDS:
+            row.setdefault(key, extra.get(key))
     return sorted(rows, key=lambda r: r["started_at"])

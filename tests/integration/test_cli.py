@@ -41,7 +41,8 @@ def test_embed_json_summary_then_info_and_tables(run_cli, db, tmp_path):
     assert data["rows"] == 40 and data["dim"] == 8 and data["provenance"]["truncate_dim"] == 8
     assert data["provenance"]["model"] == "fake:16" and "torch" in data["libraries"]
     assert json.loads(run_cli("tables", "--db", db, "--json").stdout) == ["docs"]
-    again = run_cli("embed", str(source), "--table", "docs", "--db", db, "--model", "fake:16")
+    again = run_cli("embed", str(source), "--table", "docs", "--db", db, "--model", "fake:16",
+                    "--mode", "create")
     assert again.returncode == 2
     assert "already exists" in again.stderr and "Traceback" not in again.stderr
 

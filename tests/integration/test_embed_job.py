@@ -137,8 +137,8 @@ def test_modes_create_append_overwrite(ray_cluster, db, tmp_path):
     a = write_jsonl(tmp_path / "a.jsonl", corpus_records(10))
     b = write_jsonl(tmp_path / "b.jsonl", corpus_records(5, prefix="b"))
     assert embed(db, "docs", [a], model="fake:16").version == 1
-    with pytest.raises(RunError, match="already exists.*--mode append or --mode overwrite"):
-        embed(db, "docs", [a], model="fake:16")
+    with pytest.raises(RunError, match="already exists.*append, overwrite or rebuild"):
+        embed(db, "docs", [a], model="fake:16", mode="create")
     assert embed(db, "docs", [b], model="fake:16", mode="append").version == 2
     assert stored(db, "docs").num_rows == 15
     with pytest.raises(RunError, match="made differently.*model"):
