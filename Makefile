@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= ./lancedb
 
-.PHONY: install demo test lint clean
+.PHONY: install browser demo test eval bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,27 @@ demo: install
 	$(BIN)/embedfleet embed examples/sample_corpus.jsonl --table demo --db $(DB) --mode overwrite
 	$(BIN)/python -m jobs.demo demo "a storm on a giant planet" --db $(DB)
 
-test: install
+# The browser test drives Debian's Chromium; install it with apt where we can (root), else
+# that test skips and prints why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } \
+			>/dev/null || echo "apt could not install chromium: the browser test will be skipped"; \
+	else echo "chromium missing and not root with apt: the browser test will be skipped"; fi
+
+test: install browser
 	$(BIN)/python -m pytest
+
+# Published scores through the pipeline (STS-B, SciFact; every backend and dim) -> docs/EVAL.md.
+# SciFact's 5,183 documents take minutes per backend on a small CPU machine.
+eval: install
+	$(BIN)/python bench/eval_table.py
+
+# Throughput vs plain encode, pipeline overhead, query latency, UMAP -> docs/BENCHMARKS.md.
+# Run it on a quiet machine: other work running at the same time slows every figure.
+bench: install
+	$(BIN)/python bench/run.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+# Padded tokens per model call when none is set. On a CPU small calls keep a layer's
+# activations and attention scores in cache: with MiniLM on 2 cores (docs/BENCHMARKS.md) 2k-token
+# calls ran SciFact documents ~25% faster than 16k-token calls or encode's 32 rows (~7.5k
+# tokens). A GPU wants big calls to fill its SMs.
+CPU_BATCH_TOKENS = 2048
+GPU_BATCH_TOKENS = 16384
+
+
+def default_batch_tokens(device: str) -> int:
+    """Padded tokens per model call for a device when the run does not set it."""
+    return GPU_BATCH_TOKENS if device.startswith("cuda") else CPU_BATCH_TOKENS
+
 
 def plan_micro_batches(lengths: np.ndarray, max_tokens: int, max_rows: int) -> list[np.ndarray]:
     """Split row indices, longest first, into batches whose padded size stays under budget.

@@ -25,7 +25,7 @@ class EncoderFailure(RuntimeError):
 class Embedder:
     """Loads the model once in __init__, then embeds pyarrow batches: truncate, normalize, store."""
 
-    def __init__(self, model: ModelConfig, max_batch_tokens: int = 16384,
+    def __init__(self, model: ModelConfig, max_batch_tokens: int | None = None,
                  max_batch_rows: int = 256, threads: int | None = None):
         import ray
         import torch

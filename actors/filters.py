@@ -129,10 +129,7 @@ def sql_literal(value, kind: pa.DataType, column: str) -> str:
                 value = {"true": True, "false": False}[str(value).lower()]
             return "TRUE" if value else "FALSE"
         if pa.types.is_integer(kind):
-            number = float(value) if not isinstance(value, bool) else math.nan
-            if not number.is_integer():
-                raise ValueError
-            return str(int(number))
+            return str(_as_integer(value, kind))
         if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
             number = float(value)
             if not math.isfinite(number) or isinstance(value, bool):
@@ -150,3 +147,26 @@ def sql_literal(value, kind: pa.DataType, column: str) -> str:
     except (ValueError, TypeError, KeyError, OverflowError):
         raise FilterError(f"filter value {value!r} does not fit column {column} ({kind})") from None
     raise FilterError(f"column {column} ({kind}) cannot be filtered")
+
+
+def _as_integer(value, kind: pa.DataType) -> int:
+    """The value as an integer the column's type holds; never through a float, which rounds."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        try:
+            number = int(text)
+        except ValueError:
+            real = float(text)  # '2020.0', '1e3'
+            if not real.is_integer():
+                raise ValueError from None
+            number = int(real)
+    bits = kind.bit_width
+    signed = pa.types.is_signed_integer(kind)
+    low, high = (-(1 << bits - 1), (1 << bits - 1) - 1) if signed else (0, (1 << bits) - 1)
+    if not low <= number <= high:
+        raise ValueError
+    return number

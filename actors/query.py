@@ -28,6 +28,10 @@ class QueryError(ValueError):
     """A query that cannot be answered as asked: bad k, empty text, wrong vector size, ..."""
 
 
+class RowNotFoundError(QueryError):
+    """A query names a row id the table does not have."""
+
+
 @dataclass(frozen=True)
 class Hit:
     """One result: id, cosine similarity, text, and the row's carried columns."""
@@ -84,6 +88,7 @@ class QueryActor:
             self._encoder = QueryEncoder(provenance, self._device)
         self.provenance, self.schema, self._version = provenance, schema, version
         self._columns = [n for n in schema.names if n not in _HIDDEN]
+        self._indexed = has_vector_index(self.db, self.name)
 
     @property
     def version(self) -> int:
@@ -96,14 +101,26 @@ class QueryActor:
         return {"table": self.name, "version": self._version, "rows": self._table.count_rows(),
                 "dim": self.provenance.dim, "model": self.provenance.model}
 
+    def project(self, n: int = 5000, seed: int = 0, color_by: str | None = None,
+                n_neighbors: int = 15, min_dist: float = 0.1):
+        """UMAP (cosine) of a seeded sample of the current version, cached per version and params."""
+        from actors.projector import project_table
+
+        self._sync()
+        return project_table(self.db, self.name, n, seed, color_by, n_neighbors, min_dist,
+                             version=self._version)
+
     def embed_query(self, text: str, full: bool = False) -> np.ndarray:
         """The unit vector a query text gets (truncated like `vector` unless `full`)."""
         self._sync()
         return self._encoder.embed_queries([_check_text(text)], full=full)[0]
 
     def search(self, query, k: int = 10, filters=None, rerank: bool = False, refine: int = 4,
-               nprobes: int | None = None) -> list[Hit]:
-        """Top-k by cosine for a text or a vector, optionally filtered and reranked."""
+               nprobes: int | None = None, exact: bool = False) -> list[Hit]:
+        """Top-k by cosine for a text or a vector, optionally filtered and reranked.
+
+        An indexed table is searched through its ANN index unless `exact` asks for a flat scan.
+        """
         k = check_k(k)
         self._sync()
         if isinstance(query, str):
@@ -114,7 +131,7 @@ class QueryActor:
             if rerank:
                 raise QueryError("rerank needs a text query (the full-size query vector)")
         return self._search_vector(vector, k, render_filter(filters, self.schema), rerank, full,
-                                   refine, nprobes)
+                                   refine, nprobes, exact)
 
     def search_batch(self, texts: list[str], k: int = 10, filters=None, rerank: bool = False,
                      refine: int = 4, nprobes: int | None = None) -> list[list[Hit]]:
@@ -135,7 +152,7 @@ class QueryActor:
         found = self._table.search().where(render_filter([("id", "=", str(doc_id))], self.schema)) \
             .select(["vector"]).limit(1).to_arrow()
         if found.num_rows == 0:
-            raise QueryError(f"no row with id {doc_id!r} in table {self.name!r}")
+            raise RowNotFoundError(f"no row with id {doc_id!r} in table {self.name!r}")
         vector = np.asarray(found.column("vector")[0].as_py(), dtype=np.float32)
         conditions = [("id", "!=", str(doc_id)), *_conditions(filters)]
         return self._search_vector(vector, k, render_filter(conditions, self.schema), False, None,
@@ -166,7 +183,8 @@ class QueryActor:
         return vector / np.linalg.norm(vector)
 
     def _search_vector(self, vector: np.ndarray, k: int, where: str | None, rerank: bool,
-                       full: np.ndarray | None, refine: int, nprobes: int | None) -> list[Hit]:
+                       full: np.ndarray | None, refine: int, nprobes: int | None,
+                       exact: bool = False) -> list[Hit]:
         if rerank and "vector_full" not in self.schema.names:
             raise QueryError(f"table {self.name!r} has no vector_full column: embed with "
                              "--truncate-dim and --keep-full to rerank")
@@ -175,7 +193,9 @@ class QueryActor:
             .limit(limit).select(self._columns + (["vector_full"] if rerank else []))
         if where:
             query = query.where(where, prefilter=True)
-        if has_vector_index(self.db, self.name):
+        if exact:
+            query = query.bypass_vector_index()
+        elif self._indexed:
             query = query.nprobes(nprobes or 20).refine_factor(max(refine, 1))
         result = query.to_arrow()
         scores = 1.0 - result.column("_distance").to_numpy()

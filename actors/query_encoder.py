@@ -15,7 +15,7 @@ def model_config_of(provenance: Provenance) -> ModelConfig:
     return ModelConfig(model=provenance.model, truncate_dim=provenance.truncate_dim,
                        doc_prefix=provenance.doc_prefix, query_prefix=provenance.query_prefix,
                        max_seq_length=provenance.max_seq_length, backend=provenance.backend,
-                       dtype=provenance.dtype)
+                       quantize=provenance.quantize, dtype=provenance.dtype)
 
 
 class QueryEncoder:

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from jobs.config import FORMATS, MODES, ConfigError, build_config, load_spec
+from jobs.config import BACKENDS, FORMATS, MODES, ConfigError, build_config, load_spec
 
 
 def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,12 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--query-prefix", help="prefix the query side adds to queries")
     parser.add_argument("--max-seq-length", type=int, help="tokens per text the model sees")
     parser.add_argument("--dtype", choices=("float32", "float16"), help="stored vector type")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="torch (default), onnx (ONNX Runtime) or openvino; the CPU backends "
+                             "export the model once to ~/.cache/embedfleet")
+    parser.add_argument("--quantize", choices=("none", "int8", "bf16"),
+                        help="compute precision: int8 with onnx, bf16 with torch or openvino "
+                             "(CPUs with AMX / AVX-512 BF16); default none (fp32)")
     parser.add_argument("--keep-full", action="store_true", default=None,
                         help="with --truncate-dim, also store the full vector as vector_full")
     parser.add_argument("--index-threshold", type=int,
@@ -37,7 +43,8 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpus-per-actor", type=float, help="GPUs per actor (fractions allowed)")
     parser.add_argument("--cpus-per-actor", type=float, help="CPUs per actor")
     parser.add_argument("--batch-size", type=int, help="rows per batch sent to an actor")
-    parser.add_argument("--max-batch-tokens", type=int, help="padded tokens per model call")
+    parser.add_argument("--max-batch-tokens", type=int,
+                        help="padded tokens per model call (default 2048 on CPU, 16384 on GPU)")
     parser.add_argument("--mode", choices=MODES,
                         help="default: incremental when the table exists, else create; rebuild "
                              "re-embeds every row (needed after a model or setting change)")
@@ -138,7 +145,8 @@ def default_db() -> str:
 
 
 # Each module adds its subcommands with register(subparsers, default_db).
-COMMAND_MODULES: list[str] = ["jobs.cli_query", "jobs.cli_ops"]
+COMMAND_MODULES: list[str] = ["jobs.cli_query", "jobs.cli_ops", "jobs.cli_serve", "jobs.cli_cleanup",
+                              "jobs.cli_eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:

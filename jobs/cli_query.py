@@ -16,6 +16,7 @@ def register(sub, default_db: str) -> None:
     query.add_argument("--rerank", action="store_true",
                        help="two-stage: candidates on the truncated vectors, rerank on vector_full")
     query.add_argument("--arithmetic", action="store_true", help="read TEXT as a + / - expression")
+    query.add_argument("--exact", action="store_true", help="flat scan even if an index exists")
     query.set_defaults(func=cmd_query)
     similar = sub.add_parser("similar", help="rows closest to a stored row, itself excluded")
     similar.add_argument("table")
@@ -58,7 +59,7 @@ def cmd_query(args) -> int:
         hits = actor.arithmetic(args.text, args.k, _filters(args))
     else:
         hits = actor.search(args.text, args.k, _filters(args), rerank=args.rerank,
-                            refine=args.refine, nprobes=args.nprobes)
+                            refine=args.refine, nprobes=args.nprobes, exact=args.exact)
     print_hits(hits, args.json)
     return 0
 

@@ -14,7 +14,10 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 FORMATS = ("auto", "parquet", "jsonl", "csv", "text")
 # None (unset) means incremental when the table exists, create when it does not.
 MODES = ("create", "append", "overwrite", "incremental", "rebuild")
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "onnx", "openvino")
+# What each backend may compute in besides fp32: int8 = ONNX Runtime dynamic quantization,
+# bf16 = bfloat16 matmuls (torch autocast, OpenVINO's precision hint) on AMX / AVX-512 BF16 CPUs.
+QUANTIZE = {"torch": ("none", "bf16"), "onnx": ("none", "int8"), "openvino": ("none", "bf16")}
 INDEX_TYPES = ("ivf_pq", "hnsw")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # it names a staging folder
 
@@ -35,6 +38,7 @@ class ModelConfig:
     backend: str = "torch"
     dtype: str = "float32"
     keep_full: bool = False  # also store the untruncated vector, for two-stage search
+    quantize: str = "none"
 
     def __post_init__(self) -> None:
         if self.keep_full and self.truncate_dim is None:
@@ -45,6 +49,9 @@ class ModelConfig:
             raise ConfigError(f"max_seq_length must be positive, got {self.max_seq_length}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.quantize not in QUANTIZE[self.backend]:
+            raise ConfigError(f"quantize {self.quantize!r} is not available with backend "
+                              f"{self.backend!r} (choose from {', '.join(QUANTIZE[self.backend])})")
         if self.dtype not in ("float32", "float16"):
             raise ConfigError(f"dtype must be float32 or float16, got {self.dtype!r}")
 
@@ -74,7 +81,7 @@ class ComputeConfig:
     gpus_per_actor: float | None = None  # None: 1 when the cluster has GPUs, else 0
     cpus_per_actor: float | None = None  # None: 1 with a GPU, else the CPUs shared out
     batch_size: int = 256
-    max_batch_tokens: int = 16384
+    max_batch_tokens: int | None = None  # None: a default for the device (actors/batching.py)
     write_batch_rows: int = 16384
 
     def __post_init__(self) -> None:
@@ -85,7 +92,7 @@ class ComputeConfig:
         if self.cpus_per_actor is not None and self.cpus_per_actor <= 0:
             raise ConfigError("cpus_per_actor must be > 0")
         for name in ("batch_size", "max_batch_tokens", "write_batch_rows"):
-            if getattr(self, name) <= 0:
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
 
 

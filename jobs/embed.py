@@ -43,6 +43,8 @@ from storage.sink import RunSink, WriteReport
 from storage.upsert import remove_dataset, upsert_staged
 
 log = logging.getLogger("embedfleet")
+ACTOR_RESTARTS = 4  # per embedder actor, before its death fails the run
+RELEASE_WAIT_S = 120  # for resources held by other work (a run just ended) to come back
 
 
 def ensure_ray(address: str | None = None) -> bool:
@@ -64,22 +66,42 @@ def plan_resources(config: EmbedConfig, local: bool) -> ActorResources:
     import ray
 
     c = config.compute
-    has_gpus = ray.cluster_resources().get("GPU", 0.0) > 0
+    total = ray.cluster_resources()
+    has_gpus = total.get("GPU", 0.0) > 0
     gpus_per_actor = c.gpus_per_actor if c.gpus_per_actor is not None else float(has_gpus)
+
+    def sized(resources: dict) -> tuple[ActorResources, str | None]:
+        cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+        pool = actor_resources(cpus, gpus, c.min_actors, c.max_actors, c.cpus_per_actor,
+                               gpus_per_actor)
+        return pool, capacity_problem(cpus, gpus, c.min_actors, pool)
+
+    resources, problem = sized(total)
+    if problem:
+        if local:
+            raise CapacityError(problem)  # more than the whole cluster: waiting cannot help
+        log.warning("%s; waiting for the autoscaler to add nodes", problem)
+        return resources
     # Size the pool from what is free now (a query actor or another job may hold some of the
-    # cluster); resources of a run that just ended can take a moment to come back.
-    deadline = time.monotonic() + 15
+    # cluster). What a run that just ended held comes back when its actors' processes exit,
+    # which on a loaded machine can take a while: wait for it rather than fail.
+    # An autoscaling cluster adds nodes for a pending pool by itself: wait less there.
+    wait_s = RELEASE_WAIT_S if local else 15
+    deadline = time.monotonic() + wait_s
+    logged = False
     while True:
         free = ray.available_resources()
-        cpus, gpus = free.get("CPU", 0.0), free.get("GPU", 0.0)
-        resources = actor_resources(cpus, gpus, c.min_actors, c.max_actors, c.cpus_per_actor,
-                                    gpus_per_actor)
-        problem = capacity_problem(cpus, gpus, c.min_actors, resources)
+        resources, problem = sized(free)
         if problem is None or time.monotonic() > deadline:
             break
+        if not logged:
+            log.info("waiting up to %ds for resources other work holds: %s", wait_s, problem)
+            logged = True
         time.sleep(0.5)
     if problem and local:
-        raise CapacityError(problem)
+        raise CapacityError(f"after {wait_s}s only {free.get('CPU', 0.0):g} of "
+                            f"{total.get('CPU', 0.0):g} CPUs are free (other runs or actors hold "
+                            f"the rest): {problem}")
     if problem:
         log.warning("%s; waiting for the autoscaler to add nodes", problem)
     return resources
@@ -168,7 +190,7 @@ def run_embed(config: EmbedConfig) -> RunSummary:
                        run_id, np.datetime64(started.replace(tzinfo=None), "us"),
                        [s.path for s in sources], config.compute.write_batch_rows,
                        "create" if incremental else mode)
-        report = _embed_pass(config, datasource, plan, sink, resources, fingerprint)
+        report = _embed_pass(config, datasource, plan, sink, resources, fingerprint, run_id)
         summary.embedded, summary.rejected = report.embedded, report.rejected
         summary.tokens, summary.actors = report.tokens, report.actors
         if not summary.balanced():
@@ -204,38 +226,49 @@ def run_embed(config: EmbedConfig) -> RunSummary:
 
 
 def _embed_pass(config: EmbedConfig, datasource, plan: RowPlan, sink: RunSink,
-                resources: ActorResources, fingerprint: str) -> WriteReport:
+                resources: ActorResources, fingerprint: str, run_id: str) -> WriteReport:
     """Second pass: prepare rows, embed them on the actor pool, write uncommitted fragments."""
     import ray
 
-    from actors.embedder import Embedder
+    from jobs.pool import pool_class, release_pool
 
     if plan.read == plan.skipped:
         return WriteReport()  # every row is in the table unchanged: nothing to read again
     compute = config.compute
+    embedder = pool_class(run_id)
     ds = (ray.data.read_datasource(datasource, num_cpus=IO_TASK_CPUS)
           .map_batches(prepare_rows, batch_format="pyarrow", batch_size=None, num_cpus=IO_TASK_CPUS,
                        fn_kwargs={"plan": plan, "fingerprint": fingerprint}))
     if plan.to_embed > 0:  # only rejects left: no model needs to load to record them
-        ds = ds.map_batches(Embedder, batch_format="pyarrow", batch_size=compute.batch_size,
+        ds = ds.map_batches(embedder, batch_format="pyarrow", batch_size=compute.batch_size,
                             compute=ray.data.ActorPoolStrategy(min_size=compute.min_actors,
                                                                max_size=compute.max_actors),
                             fn_constructor_kwargs={"model": config.model,
                                                    "max_batch_tokens": compute.max_batch_tokens,
                                                    "max_batch_rows": compute.batch_size,
                                                    "threads": resources.threads},
-                            num_gpus=resources.gpus, num_cpus=resources.cpus)
+                            num_gpus=resources.gpus, num_cpus=resources.cpus,
+                            # A killed actor (or one on a lost node) restarts and its batches
+                            # rerun, retried while it is away. Ray Data's default restarts it
+                            # forever, which hangs the run on a batch that crashes its process
+                            # every time: bound the restarts instead of the retries.
+                            max_restarts=ACTOR_RESTARTS, max_task_retries=-1)
     failure = None
     try:
         ds.write_datasink(sink, ray_remote_args={"num_cpus": IO_TASK_CPUS})
     except Exception as exc:  # noqa: BLE001 - re-raised below without Ray's frames
-        log.error("embedding pass failed: %s", exc)
         failure = root_cause(exc)
+        log.error("embedding pass failed: %s", failure)
+        if failure.startswith(("ActorUnavailableError", "ActorDiedError")):
+            failure = (f"an embedder actor died and was not restarted (each restarts at most "
+                       f"{ACTOR_RESTARTS} times: a batch that crashes its process every time, "
+                       f"or out of memory?): {failure}")
+    # Ray Data's error keeps the executor (and with it the actor pool) alive through traceback
+    # frames: drop it, raise a plain error, and stop the pool's actors for certain.
+    del ds
+    gc.collect()
+    release_pool(embedder)
     if failure is not None:
-        # Ray Data's error keeps the executor (and with it the actor pool and its CPUs or
-        # GPUs) alive through traceback frames; raise a plain error and collect them now.
-        del ds
-        gc.collect()
         raise EmbedPassError(failure)
     return sink.report
 

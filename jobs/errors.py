@@ -6,6 +6,7 @@ import re
 
 from actors.expressions import ExpressionError
 from actors.filters import FilterError
+from actors.projection import ProjectionError
 from actors.query import QueryError
 from jobs.capacity import CapacityError
 from jobs.config import ConfigError
@@ -40,5 +41,5 @@ def root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
-USER_ERRORS = (ExpressionError, FilterError, QueryError, CapacityError, ConfigError, SourceError,
-               RunError, TableNameError, TableNotFoundError, CommitConflictError)
+USER_ERRORS = (ExpressionError, FilterError, ProjectionError, QueryError, CapacityError, ConfigError,
+               SourceError, RunError, TableNameError, TableNotFoundError, CommitConflictError)

@@ -62,4 +62,4 @@ def provenance_for(config: EmbedConfig, dim: int, native_dim: int) -> Provenance
     return Provenance(model=m.model, dim=dim, native_dim=native_dim, truncate_dim=m.truncate_dim,
                       normalized=True, doc_prefix=m.doc_prefix, query_prefix=m.query_prefix,
                       max_seq_length=m.max_seq_length, backend=m.backend, dtype=m.dtype,
-                      keep_full=m.keep_full, versions=library_versions())
+                      keep_full=m.keep_full, quantize=m.quantize, versions=library_versions())

@@ -7,7 +7,9 @@ original record in `_raw`, so that nothing read is lost.
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -17,6 +19,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 FILE, ROW, REJECT, RAW = "_file", "_row", "_reject", "_raw"
+# Serial CSV parsing numbers the records it skips, so their rejects can say where they were.
+SERIAL = pacsv.ReadOptions(use_threads=False)
 INTERNAL_COLUMNS = (FILE, ROW, REJECT, RAW)
 
 
@@ -209,6 +213,8 @@ def normalize_tabular(table: pa.Table, first_row: int, file_index: int, id_colum
 
 def read_csv(data: bytes, file_index: int, id_column: str, text_column: str) -> pa.Table:
     """Parse a whole CSV file; short or long records and undecodable fields become rejects."""
+    if not data.strip():  # a 0-byte file has no header, which pyarrow refuses: it holds no rows
+        return assemble([], [], {}, file_index, [], [], [])
     bad: list = []
 
     def keep_invalid(row) -> str:
@@ -216,53 +222,65 @@ def read_csv(data: bytes, file_index: int, id_column: str, text_column: str) -> 
         return "skip"
 
     parse = pacsv.ParseOptions(invalid_row_handler=keep_invalid)
-    forced = {id_column: pa.string(), text_column: pa.string()}
-    convert = pacsv.ConvertOptions(column_types=forced, strings_can_be_null=False)
     try:
-        table = pacsv.read_csv(pa.py_buffer(data), parse_options=parse, convert_options=convert)
-        good = normalize_tabular(table, 0, file_index, id_column, text_column)
-    except pa.ArrowInvalid as exc:
-        if "UTF8" not in str(exc):
-            raise
-        bad.clear()
+        data.decode("utf-8")
+    except UnicodeDecodeError:
         good = _read_csv_bytes(data, parse, file_index, id_column, text_column)
+        unmark = _unmark
+    else:
+        forced = {id_column: pa.string(), text_column: pa.string()}
+        convert = pacsv.ConvertOptions(column_types=forced, strings_can_be_null=False)
+        table = pacsv.read_csv(pa.py_buffer(data), read_options=SERIAL, parse_options=parse,
+                               convert_options=convert)
+        good = normalize_tabular(table, 0, file_index, id_column, text_column)
+        unmark = str
     if not bad:
         return good
+    # pyarrow numbers records from 1 with the header; a skipped record keeps its index, and the
+    # rows after it are numbered as in the file, not as what was left.
+    bad_rows = [r.number - 2 if r.number else -1 for r in bad]
+    kept = np.setdiff1d(np.arange(good.num_rows + len(bad)), bad_rows)[:good.num_rows]
+    good = good.set_column(good.schema.get_field_index(ROW), ROW, pa.array(kept, pa.int64()))
     rejected = assemble(
-        [None] * len(bad), [None] * len(bad), {}, file_index, [-1] * len(bad),
+        [None] * len(bad), [None] * len(bad), {}, file_index, bad_rows,
         [f"CSV record has {r.actual_columns} fields, expected {r.expected_columns}"
          + (f" (line {r.number})" if r.number else "") for r in bad],
-        [r.text for r in bad])
+        [unmark(r.text) for r in bad])
     return pa.concat_tables([good, rejected], promote_options="default")
 
 
 def _read_csv_bytes(data: bytes, parse, file_index: int, id_column: str,
                     text_column: str) -> pa.Table:
-    """Fallback for files with undecodable bytes: decode field by field, reject bad id/text."""
-    header = pacsv.read_csv(pa.py_buffer(data.split(b"\n", 1)[0] + b"\n"),
-                            read_options=pacsv.ReadOptions(autogenerate_column_names=False),
-                            convert_options=pacsv.ConvertOptions(check_utf8=False))
-    as_binary = {name: pa.binary() for name in header.column_names}
-    table = pacsv.read_csv(pa.py_buffer(data), parse_options=parse,
-                           convert_options=pacsv.ConvertOptions(column_types=as_binary,
+    """Fallback for files with undecodable bytes: parse them marked, reject a bad id or text."""
+    # pyarrow cannot parse (or even report a malformed record holding) bytes that are not
+    # UTF-8, so each such byte stands in as a private-use character until it is found again.
+    marked = data.decode("utf-8", _MARK_BYTES).encode("utf-8")
+    forced = {id_column: pa.string(), text_column: pa.string()}
+    table = pacsv.read_csv(pa.py_buffer(marked), read_options=SERIAL, parse_options=parse,
+                           convert_options=pacsv.ConvertOptions(column_types=forced,
                                                                 strings_can_be_null=False))
-    rows = table.to_pydict()
-    n = table.num_rows
     ids, texts, rejects, raws = [], [], [], []
-    for i in range(n):
-        reason = None
-        values = {}
-        for column in (id_column, text_column):
-            try:
-                values[column] = rows[column][i].decode("utf-8")
-            except UnicodeDecodeError:
-                values[column] = None
-                reason = reason or f"field '{column}' is not valid UTF-8"
-        ids.append(values[id_column])
-        texts.append(values[text_column])
-        rejects.append(reason)
-        raws.append(json.dumps({k: _decode(v[i]) if v[i] is not None else None
-                                for k, v in rows.items()}) if reason else None)
-    carried = {name: pa.array([None if v is None else _decode(v) for v in rows[name]], pa.string())
+    for row in table.to_pylist():
+        bad = [c for c in (id_column, text_column) if _MARKS.search(row[c] or "")]
+        ids.append(None if id_column in bad else row[id_column])
+        texts.append(None if text_column in bad else row[text_column])
+        rejects.append(f"field '{bad[0]}' is not valid UTF-8" if bad else None)
+        raws.append(json.dumps({k: _unmark(v) if isinstance(v, str) else v for k, v in row.items()},
+                               default=str) if bad else None)
+    carried = {name: pa.array([_unmark(v) for v in table.column(name).to_pylist()], pa.string())
+               if pa.types.is_string(table.schema.field(name).type) else table.column(name)
                for name in table.column_names if name not in (id_column, text_column)}
-    return assemble(ids, texts, carried, file_index, list(range(n)), rejects, raws)
+    return assemble(ids, texts, carried, file_index, list(range(table.num_rows)), rejects, raws)
+
+
+_MARK_BYTES = "embedfleet-mark-bytes"
+codecs.register_error(_MARK_BYTES, lambda e: ("".join(chr(0xF700 + b) for b in
+                                                      e.object[e.start:e.end]), e.end))
+_MARKS = re.compile("[\uf780-\uf7ff]")
+
+
+def _unmark(text: str | None) -> str | None:
+    """Marked bytes back as '\\xNN', as they show in a reject's record."""
+    if text is None:
+        return None
+    return _MARKS.sub(lambda m: f"\\x{ord(m.group()) - 0xF700:02x}", text)

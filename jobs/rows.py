@@ -35,6 +35,8 @@ def config_fingerprint(model: ModelConfig) -> str:
     """What, besides the text, decides a row's vector; part of every content hash."""
     fields = [model.model, model.doc_prefix, model.max_seq_length, model.truncate_dim,
               model.backend, model.dtype]
+    if model.quantize != "none":  # appended only when set, so hashes of existing tables hold
+        fields.append(model.quantize)
     return json.dumps(fields)
 
 

@@ -25,16 +25,39 @@ def commit_table(uri: str, fragments: list[str], schema: pa.Schema, mode: str,
 
     create: the table must not exist yet; overwrite: replaces the rows (older versions stay
     restorable); append: adds rows to read_version, the version the run was planned against.
+    If another writer committed since read_version, nothing is committed: CommitConflictError.
     """
     frags = _fragments(fragments)
     if mode == "append":
         op = lance.LanceOperation.Append(frags)
     else:
-        if mode == "create" and _exists(uri):
-            raise CommitConflictError(f"table at {uri} was created by another run meanwhile")
         op = lance.LanceOperation.Overwrite(schema, frags)
-    dataset = lance.LanceDataset.commit(uri, op, read_version=read_version)
+    check_unmoved(uri, read_version)
+    try:
+        # No retries: the commit lands on read_version + 1 or fails, so another writer's
+        # version is never silently replaced (Overwrite) or built upon unchecked.
+        dataset = lance.LanceDataset.commit(uri, op, read_version=read_version, max_retries=0)
+    except OSError:  # lance.commit.CommitConflictError among others
+        check_unmoved(uri, read_version)
+        raise
     return dataset.version
+
+
+def check_unmoved(uri: str, read_version: int | None) -> None:
+    """Raise CommitConflictError unless the table is still at the version a run planned against.
+
+    read_version None means the run planned to create the table.
+    """
+    latest = _latest_version(uri)
+    if latest == read_version:
+        return
+    name = uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".lance")
+    if read_version is None:
+        raise CommitConflictError(f"table {name!r} was created by another run meanwhile (now at "
+                                  f"version {latest}); nothing was committed, run again")
+    raise CommitConflictError(f"table {name!r} moved from version {read_version} to {latest} "
+                              "during the run (another writer committed); nothing was committed, "
+                              "run again")
 
 
 def commit_rejects(uri: str, fragments: list[str]) -> int | None:
@@ -42,20 +65,26 @@ def commit_rejects(uri: str, fragments: list[str]) -> int | None:
     if not fragments:
         return None
     frags = _fragments(fragments)
-    if _exists(uri):
-        op = lance.LanceOperation.Append(frags)
-        version = lance.dataset(uri).version
-    else:
-        op, version = lance.LanceOperation.Overwrite(REJECTS_SCHEMA, frags), None
-    return lance.LanceDataset.commit(uri, op, read_version=version).version
+    version = _latest_version(uri)
+    if version is None:
+        try:
+            op = lance.LanceOperation.Overwrite(REJECTS_SCHEMA, frags)
+            return lance.LanceDataset.commit(uri, op, max_retries=0).version
+        except OSError:
+            version = _latest_version(uri)
+            if version is None:
+                raise
+            # Another run created it first; an Overwrite now would drop that run's rejects.
+    # Appends of other runs meanwhile are compatible: Lance rebases onto them.
+    return lance.LanceDataset.commit(uri, lance.LanceOperation.Append(frags),
+                                     read_version=version).version
 
 
-def _exists(uri: str) -> bool:
+def _latest_version(uri: str) -> int | None:
     try:
-        lance.dataset(uri)
-        return True
+        return lance.dataset(uri).version
     except (ValueError, FileNotFoundError, OSError):
-        return False
+        return None
 
 
 def fragment_rows(fragments: list[str]) -> int:

@@ -12,7 +12,7 @@ PROVENANCE_KEY = b"embedfleet"
 VECTOR = "vector"
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 _VERSIONED = ("embedfleet", "sentence-transformers", "transformers", "torch", "ray", "lancedb",
-              "pylance", "pyarrow")
+              "pylance", "pyarrow", "onnxruntime", "openvino")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Provenance:
     backend: str
     dtype: str
     keep_full: bool = False
+    quantize: str = "none"
     versions: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -45,8 +46,8 @@ class Provenance:
 
     def config_differences(self, other: Provenance) -> list[str]:
         """Settings that would make vectors of the two incomparable, as 'name: a != b'."""
-        names = ("model", "truncate_dim", "doc_prefix", "max_seq_length", "backend", "dtype",
-                 "keep_full")
+        names = ("model", "truncate_dim", "doc_prefix", "max_seq_length", "backend", "quantize",
+                 "dtype", "keep_full")
         return [f"{n}: {getattr(self, n)!r} != {getattr(other, n)!r}"
                 for n in names if getattr(self, n) != getattr(other, n)]
 

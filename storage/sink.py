@@ -75,6 +75,8 @@ class RunSink(Datasink):
         good, bad = batch.filter(pc.invert(rejected)), batch.filter(rejected)
         if good.num_rows:
             rows = self._table_rows(good)
+            if self.fragment_mode == "append":
+                self._check_dim(rows.schema.field(VECTOR).type)
             frags = write_fragments(rows, self.table_uri, schema=rows.schema, mode=self.fragment_mode,
                                     max_rows_per_file=max(self.rows_per_write, good.num_rows))
             report.fragments = [json.dumps(f.to_json()) for f in frags]
@@ -90,6 +92,16 @@ class RunSink(Datasink):
             report.reject_fragments = [json.dumps(f.to_json()) for f in frags]
             report.rejected = bad.num_rows
         return report
+
+    def _check_dim(self, vector: pa.DataType) -> None:
+        """An appended row must have the table's vector size: same model name, other weights?"""
+        import lance
+
+        have = lance.dataset(self.table_uri).schema.field(VECTOR).type
+        if have != vector:
+            name = self.table_uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".lance")
+            raise ValueError(f"the model now gives {vector.list_size}-dim vectors but table "
+                             f"{name!r} holds {have.list_size}-dim ones; use --mode rebuild")
 
     def _table_rows(self, good: pa.Table) -> pa.Table:
         full = good.schema.field("vector_full").type if "vector_full" in good.column_names else None

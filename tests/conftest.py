@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,17 @@ EVAL_DIR = REPO.parent / "shared" / "eval"
 os.environ.setdefault("LANCE_LOG", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "EMBEDFLEET_FAULT_DIR" not in os.environ:
+    # Set before any Ray worker starts, so the fault-injection encoders of every cluster see it.
+    os.environ["EMBEDFLEET_FAULT_DIR"] = tempfile.mkdtemp(prefix="embedfleet-faults-")
+    atexit.register(shutil.rmtree, os.environ["EMBEDFLEET_FAULT_DIR"], True)
+
+
+def start_local_ray():
+    """Connect this process to a fresh local Ray cluster with 4 logical CPUs."""
+    import ray
+
+    ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.WARNING)
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +38,7 @@ def ray_cluster():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.WARNING)
+        start_local_ray()
     yield ray
     ray.shutdown()
 
@@ -35,6 +49,17 @@ def tiny_bert(tmp_path_factory) -> str:
     from tests.tiny_model import build_tiny_bert
 
     return str(build_tiny_bert(tmp_path_factory.mktemp("tiny-bert")))
+
+
+@pytest.fixture
+def faults():
+    """The fault-injection encoders' folder, emptied for this test (see tests/fault_encoders.py)."""
+    from tests.fault_control import FaultControl
+
+    control = FaultControl(Path(os.environ["EMBEDFLEET_FAULT_DIR"]))
+    control.reset()
+    yield control
+    control.reset()
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import lance
 import numpy as np
 import pyarrow as pa
@@ -25,6 +28,22 @@ def embed(db, table, paths, **settings):
 
 def stored(db, table):
     return lance.dataset(table_uri(db, table)).to_table()
+
+
+def live_pool_actors(ray) -> int:
+    """Embedder pool actors of this driver that are not dead (yet)."""
+    from ray._private import state
+
+    job = ray.get_runtime_context().get_job_id()
+    return sum(1 for a in state.actors().values() if a["JobID"] == job
+               and a["State"] != "DEAD" and "(Embedder_" in a["ActorClassName"])
+
+
+def wait_for(check, seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return check()
 
 
 def vectors_of(data):
@@ -122,6 +141,9 @@ def test_a_run_that_fails_midway_leaves_the_previous_version(ray_cluster, db, tm
     runs = list_runs(db, "docs")
     assert [r["status"] for r in runs] == ["succeeded", "failed"]
     assert "batch 3" in runs[-1]["error"]
+    # The failed pass's actors are stopped, and their CPUs free for the next run.
+    assert wait_for(lambda: live_pool_actors(ray_cluster) == 0)
+    assert wait_for(lambda: ray_cluster.available_resources().get("CPU") == 4.0)
 
 
 def test_two_actors_each_load_the_model_once_and_share_the_work(ray_cluster, db, tmp_path, tiny_bert):
@@ -175,3 +197,29 @@ def test_index_is_built_past_the_threshold_then_refreshed(ray_cluster, db, tmp_p
     assert refreshed.index == "optimized"
     status = index_status(db, "docs")[0]
     assert (status["indexed_rows"], status["unindexed_rows"]) == (610, 0)
+
+
+def test_a_pool_bigger_than_the_cluster_fails_at_once(ray_cluster, db, tmp_path):
+    from jobs.capacity import CapacityError
+
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(5))
+    started = time.monotonic()
+    with pytest.raises(CapacityError, match=r"8 actor\(s\) x 1 CPU.*cluster has 4"):
+        embed(db, "docs", [source], model="fake:16", actors=8, cpus_per_actor=1)
+    assert time.monotonic() - started < 10
+
+
+def test_a_run_waits_for_cpus_another_actor_is_giving_back(ray_cluster, db, tmp_path):
+    @ray_cluster.remote(num_cpus=3.5)
+    class Holder:
+        def ready(self):
+            return True
+
+    holder = Holder.remote()
+    ray_cluster.get(holder.ready.remote())
+    releaser = threading.Timer(3.0, ray_cluster.kill, args=(holder,))
+    releaser.start()
+    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(20))
+    summary = embed(db, "docs", [source], model="fake:16", cpus_per_actor=1)
+    releaser.join()
+    assert summary.embedded == 20

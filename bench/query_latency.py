@@ -1,0 +1,179 @@
+"""Query latency of top-10 cosine search: numpy brute force vs LanceDB flat vs LanceDB indexed.
+
+Vectors are synthetic but shaped like sentence embeddings: unit vectors drawn around a few
+thousand cluster centres (uniform random vectors in 384-d have no neighbours worth finding, so
+they would misjudge any index). Queries are held-out points of the same distribution. Every
+search goes through the product's QueryActor, so the figures include its overhead.
+
+    python bench/query_latency.py --sizes 100000 1000000 --queries 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def clustered_unit_vectors(n: int, dim: int, centres: int, seed: int) -> np.ndarray:
+    """n unit vectors around `centres` random directions, with per-point noise."""
+    rng = np.random.default_rng(seed)
+    centre = rng.standard_normal((centres, dim)).astype(np.float32)
+    centre /= np.linalg.norm(centre, axis=1, keepdims=True)
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        stop = min(n, start + 100_000)
+        pick = rng.integers(0, centres, stop - start)
+        noise = rng.standard_normal((stop - start, dim)).astype(np.float32) * 0.06
+        block = centre[pick] + noise
+        out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def write_table(db: str, name: str, vectors: np.ndarray) -> None:
+    """A LanceDB table with embedfleet's schema and provenance (model 'fake:DIM')."""
+    import lancedb
+
+    from storage.schema import Provenance, table_schema, vector_type
+
+    dim = vectors.shape[1]
+    provenance = Provenance(model=f"fake:{dim}", dim=dim, native_dim=dim, truncate_dim=None,
+                            normalized=True, doc_prefix="", query_prefix="", max_seq_length=None,
+                            backend="torch", dtype="float32")
+    schema = table_schema(pa.schema([]), vector_type(dim), provenance)
+    table = lancedb.connect(db).create_table(name, schema=schema)
+    for start in range(0, len(vectors), 200_000):
+        block = vectors[start:start + 200_000]
+        n = len(block)
+        ids = pa.array([f"v{i}" for i in range(start, start + n)])
+        table.add(pa.table({
+            "id": ids, "text": ids,
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), dim),
+            "content_hash": pa.nulls(n, pa.string()),
+            "embedded_at": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+        }, schema=schema))
+
+
+def percentiles(times: list[float]) -> dict:
+    """p50 and p99 in milliseconds."""
+    ms = np.asarray(times) * 1000
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+
+
+def timed(fn, queries) -> tuple[list, list[float]]:
+    """Results and per-query wall times."""
+    results, times = [], []
+    for q in queries:
+        start = time.perf_counter()
+        results.append(fn(q))
+        times.append(time.perf_counter() - start)
+    return results, times
+
+
+def recall_at_k(found: list[list[str]], truth: list[list[str]]) -> float:
+    """Mean share of the true top-k that a search found."""
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
+
+
+def bench_size(n: int, dim: int, queries: int, kind: str, nprobes: int, refine: int, root: str) -> dict:
+    """All three methods at one table size."""
+    from actors.query import QueryActor
+    from storage.index import build_index
+
+    data = clustered_unit_vectors(n + queries, dim, centres=max(100, n // 250), seed=n)
+    vectors, probes = data[:n], data[n:]
+    db, name = f"{root}/db{n}", "bench"
+    start = time.perf_counter()
+    write_table(db, name, vectors)
+    write_s = time.perf_counter() - start
+    ids = [f"v{i}" for i in range(n)]
+
+    def numpy_search(q):
+        # The vectors are unit length already: one float32 matvec and a partial sort.
+        scores = vectors @ q
+        top = np.argpartition(-scores, 10)[:10]
+        return [ids[i] for i in top[np.argsort(-scores[top])]]
+
+    actor = QueryActor(db, name)
+    truth, numpy_times = timed(numpy_search, probes)
+    flat, flat_times = timed(lambda q: [h.id for h in actor.search(q, 10)], probes)
+    start = time.perf_counter()
+    params = build_index(db, name, kind)
+    index_s = time.perf_counter() - start
+    actor = QueryActor(db, name)
+    indexed, index_times = timed(
+        lambda q: [h.id for h in actor.search(q, 10, nprobes=nprobes, refine=refine)], probes)
+    return {
+        "rows": n, "dim": dim, "queries": queries, "write_s": round(write_s, 1),
+        "numpy": {**percentiles(numpy_times), "recall@10": 1.0},
+        "lancedb_flat": {**percentiles(flat_times), "recall@10": round(recall_at_k(flat, truth), 4)},
+        "lancedb_index": {**percentiles(index_times), "recall@10": round(recall_at_k(indexed, truth), 4),
+                          "build_s": round(index_s, 1), "nprobes": nprobes, "refine": refine, **params},
+    }
+
+
+def markdown(results: list[dict], machine: str) -> str:
+    """The BENCHMARKS.md section."""
+    lines = ["## Query latency (top-10 cosine, 384-d)", "",
+             f"Machine: {machine}. Command: `python bench/query_latency.py`. Synthetic clustered unit",
+             "vectors; every search goes through `QueryActor` (one query at a time, warm).", "",
+             "| rows | method | p50 ms | p99 ms | recall@10 | p50 speed-up vs flat |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for r in results:
+        flat = r["lancedb_flat"]["p50_ms"]
+        for key, label in (("numpy", "numpy brute force (in memory)"),
+                           ("lancedb_flat", "LanceDB flat (exact)"),
+                           ("lancedb_index", f"LanceDB {r['lancedb_index']['type']} index")):
+            m = r[key]
+            lines.append(f"| {r['rows']:,} | {label} | {m['p50_ms']} | {m['p99_ms']} | "
+                         f"{m['recall@10']} | {flat / m['p50_ms']:.1f}x |")
+    for r in results:
+        i = r["lancedb_index"]
+        lines.append("")
+        lines.append(f"{r['rows']:,} rows: written in {r['write_s']} s; index built in {i['build_s']} s "
+                     f"(partitions {i['num_partitions']}, sub-vectors {i.get('num_sub_vectors', '-')}, "
+                     f"nprobes {i['nprobes']}, refine {i['refine']}).")
+    return "\n".join(lines) + "\n"
+
+
+def machine_name() -> str:
+    """CPU model, cores and memory of this machine."""
+    import os
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB"
+
+
+def main() -> None:
+    """Run every size, print the markdown section, write docs/bench/query_latency.json."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--type", dest="kind", default="ivf_pq", choices=("ivf_pq", "hnsw"))
+    parser.add_argument("--nprobes", type=int, default=20)
+    parser.add_argument("--refine", type=int, default=10)
+    parser.add_argument("--out", default=str(REPO / "docs" / "bench" / "query_latency.json"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="embedfleet-bench-") as root:
+        results = [bench_size(n, args.dim, args.queries, args.kind, args.nprobes, args.refine, root)
+                   for n in args.sizes]
+    machine = machine_name()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+    print(markdown(results, machine))
+
+
+if __name__ == "__main__":
+    main()

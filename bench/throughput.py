@@ -1,0 +1,171 @@
+"""Throughput: the whole embed job (read -> actors -> LanceDB commit) vs plain encode, same texts.
+
+Side by side in one run, on SciFact documents (title + abstract, ~240 tokens) and on the STS-B
+test sentences (~15 tokens): plain `SentenceTransformer.encode` in this process (batch 32, the
+model loaded beforehand) before and after the job runs, then the job with each backend on a
+started local Ray. The job's time is the run's own (planning pass, actor start and model load,
+embedding, fragment writes, the commit), not Ray's start-up, which is reported apart.
+
+    python bench/throughput.py --docs 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from machine import (  # noqa: E402 - bench/ is the script's folder
+    BENCH_DIR,
+    fp32_gflops,
+    load_note,
+    machine_name,
+    model_flops_per_token,
+)
+
+BACKENDS = ("torch/none", "torch/bf16", "onnx/none", "onnx/int8", "openvino/bf16")
+
+
+def corpora(docs: int, sentences: int | None) -> dict[str, list[str]]:
+    """The texts of each corpus, in file order."""
+    from jobs.eval_data import default_path, read_retrieval, read_sts
+
+    sts = read_sts(default_path("stsbenchmark", "sts-test.csv"))
+    scifact = read_retrieval(default_path("scifact"))
+    sentences_all = (sts.first + sts.second)[:sentences]
+    return {f"SciFact docs ({docs:,})": scifact.doc_texts[:docs],
+            f"STS-B test sentences ({len(sentences_all):,})": sentences_all}
+
+
+def plain_encode(model, texts: list[str]) -> float:
+    """Seconds for SentenceTransformer.encode of the texts, batch 32 (its default)."""
+    start = time.perf_counter()
+    model.encode(texts, batch_size=32)
+    return time.perf_counter() - start
+
+
+def job_run(texts: list[str], backend: str, workdir: Path, table: str,
+            model: str = "all-MiniLM-L6-v2") -> dict:
+    """One embed job over the texts with a backend; its summary."""
+    from jobs.config import build_config
+    from jobs.embed import run_embed
+
+    name, quantize = backend.split("/")
+    source = workdir / f"{table}.jsonl"
+    if not source.exists():
+        source.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n"
+                                  for i, t in enumerate(texts)))
+    summary = run_embed(build_config({"table": table, "db": str(workdir / "db"),
+                                      "paths": [str(source)], "model": model, "backend": name,
+                                      "quantize": quantize, "mode": "overwrite"}))
+    return summary.to_dict()
+
+
+def warm_exports(backends: list[str]) -> dict[str, float]:
+    """Export (once per machine, then cached) and load every backend; seconds per backend."""
+    from actors.encoders import load_encoder
+    from jobs.config import ModelConfig
+
+    seconds = {}
+    for backend in backends:
+        name, quantize = backend.split("/")
+        start = time.perf_counter()
+        load_encoder(ModelConfig(backend=name, quantize=quantize))
+        seconds[backend] = round(time.perf_counter() - start, 1)
+    return seconds
+
+
+def measure(docs: int, sentences: int | None, backends: list[str]) -> dict:
+    """Every figure of the section, measured in this one process."""
+    import ray
+    from sentence_transformers import SentenceTransformer
+
+    from actors.encoders import resolve_model_source
+
+    result = {"machine": machine_name(), **load_note(), "docs": docs}
+    model = SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device="cpu")
+    result["gflops_fp32"] = round(fp32_gflops(), 1)
+    result["load_s"] = warm_exports(backends)
+    start = time.perf_counter()
+    ray.init(logging_level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="embedfleet-bench-") as root:
+        # Start-up, like the plain side's model load: a first job on a fresh cluster also waits
+        # for Ray to start the worker processes of its read tasks.
+        job_run([f"warm-up text {i}" for i in range(32)], "torch/none", Path(root), "warm",
+                model="fake:8")
+    result["ray_start_s"] = round(time.perf_counter() - start, 1)
+    result["corpora"] = []
+    with tempfile.TemporaryDirectory(prefix="embedfleet-bench-") as root:
+        for index, (label, texts) in enumerate(corpora(docs, sentences).items()):
+            tokens = [len(ids) for ids in model.tokenizer(
+                texts, truncation=True, max_length=model.max_seq_length)["input_ids"]]
+            mean_tokens = sum(tokens) / len(tokens)
+            limit = result["gflops_fp32"] * 1e9 / model_flops_per_token(
+                model[0].auto_model.config, mean_tokens)
+            row = {"corpus": label, "texts": len(texts), "tokens": sum(tokens),
+                   "mean_tokens": round(mean_tokens, 1), "limit_tokens_per_s": round(limit)}
+            plain = [plain_encode(model, texts)]
+            row["jobs"] = {b: job_run(texts, b, Path(root), f"c{index}") for b in backends}
+            plain.append(plain_encode(model, texts))
+            row["plain_s"] = [round(p, 2) for p in plain]
+            result["corpora"].append(row)
+    ray.shutdown()
+    return result
+
+
+def markdown(result: dict) -> str:
+    """The BENCHMARKS.md section."""
+    lines = ["## Throughput: the embed job vs plain `SentenceTransformer.encode`", "",
+             f"Machine: {result['machine']}; load average {result['load_before']} before the run "
+             f"({result['note']}). Command: `python bench/throughput.py --docs {result['docs']}` "
+             "(part of `make bench`). Model all-MiniLM-L6-v2, max_seq_length 256, default job "
+             "settings (one actor, its torch / runtime threads = the CPUs it was given).", "",
+             f"fp32 GEMM (torch, 2048x2048): {result['gflops_fp32']} GFLOP/s; the 'share of limit' "
+             "column divides tokens/s by that rate over the model's forward FLOPs per token "
+             "(dense layers + attention at the corpus' mean length). Ray's start-up "
+             f"({result['ray_start_s']} s, with a 32-row warm-up job that starts its worker "
+             "processes) is not in the job times; model load per backend "
+             f"(export cached): {', '.join(f'{k} {v} s' for k, v in result['load_s'].items())}.", ""]
+    for row in result["corpora"]:
+        plain_s = sum(row["plain_s"]) / len(row["plain_s"])
+        lines += [f"**{row['corpus']}**: {row['tokens']:,} tokens (mean {row['mean_tokens']}); "
+                  f"plain encode {' / '.join(f'{p} s' for p in row['plain_s'])} (before / after the "
+                  f"jobs); fp32 limit {row['limit_tokens_per_s']:,} tokens/s.", "",
+                  "| run | seconds | docs/s | tokens/s | share of fp32 limit | job / plain |",
+                  "|---|---:|---:|---:|---:|---:|",
+                  _row("plain encode (torch fp32, batch 32)", plain_s, row, plain_s)]
+        for backend, summary in row["jobs"].items():
+            lines.append(_row(f"job, {backend}", summary["seconds"], row, plain_s))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _row(label: str, seconds: float, row: dict, plain_s: float) -> str:
+    tokens_per_s = row["tokens"] / seconds
+    return (f"| {label} | {seconds:.1f} | {row['texts'] / seconds:,.1f} | {tokens_per_s:,.0f} | "
+            f"{100 * tokens_per_s / row['limit_tokens_per_s']:.0f}% | {plain_s / seconds:.2f}x |")
+
+
+def main() -> None:
+    """Measure, write docs/bench/throughput.json, print the markdown section."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--docs", type=int, default=2000, help="SciFact documents (>= 2000)")
+    parser.add_argument("--sentences", type=int, help="STS sentences (default: all 2,758)")
+    parser.add_argument("--backends", default=",".join(BACKENDS),
+                        help="backend/quantize pairs for the job runs")
+    parser.add_argument("--out", default=str(BENCH_DIR / "throughput.json"))
+    args = parser.parse_args()
+    result = measure(args.docs, args.sentences, [b.strip() for b in args.backends.split(",") if b.strip()])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The embedder actor pool of one run: a class named for the run, and its release when it ends."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from actors.embedder import Embedder
+
+log = logging.getLogger("embedfleet")
+
+
+def pool_class(run_id: str) -> type:
+    """An Embedder subclass named for this run, so the run's actors can be told from others'."""
+    name = "Embedder_" + re.sub(r"\W", "_", run_id)
+    return type(name, (Embedder,), {"__qualname__": name, "__module__": __name__,
+                                    "__doc__": Embedder.__doc__})
+
+
+def release_pool(cls: type) -> int:
+    """Kill this driver's live actors of the run's pool class; returns how many.
+
+    Ray Data drops its actor handles when a pass ends and lets reference counting stop the
+    actors, but a handle still reachable from anywhere in the driver (a traceback kept by a
+    caller, a pending cycle) keeps an actor and its CPUs or GPUs held: the next run, or a
+    scheduled loop's next pass, then finds the cluster full. Killing them makes the release
+    certain; the pass is over, so no output of theirs is needed again.
+    """
+    import ray
+    from ray._private import state
+
+    job = ray.get_runtime_context().get_job_id()
+    worker = ray._private.worker.global_worker
+    marker = f"({cls.__name__})"
+    killed = 0
+    for actor_id, info in state.actors().items():
+        if info.get("JobID") == job and info.get("State") != "DEAD" and \
+                marker in info.get("ActorClassName", ""):
+            worker.core_worker.kill_actor(ray.ActorID.from_hex(actor_id), True)
+            killed += 1
+    if killed:
+        log.info("released %d embedder actor(s) of %s", killed, cls.__name__)
+    return killed

@@ -1,0 +1,159 @@
+"""The HTTP API in-process (FastAPI test client): every endpoint, its bad inputs and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from actors.query import QueryActor
+from jobs.config import build_config
+from jobs.embed import run_embed
+from jobs.service import MAX_BODY, Tables, build_app
+from tests.conftest import SAMPLE_CORPUS
+
+QUERY = "a storm on a giant planet"
+
+
+@pytest.fixture(scope="module")
+def http_db(ray_cluster, tmp_path_factory):
+    db = str(tmp_path_factory.mktemp("http") / "db")
+    run_embed(build_config({"table": "sample", "db": db, "paths": [str(SAMPLE_CORPUS)],
+                            "model": "fake:64"}))
+    return db
+
+
+@pytest.fixture(scope="module")
+def client(http_db):
+    return TestClient(build_app(Tables(http_db, max_open=2)), raise_server_exceptions=False)
+
+
+def error_of(response, status: int) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and "Traceback" not in body["error"]
+    return body["error"]
+
+
+def test_page_health_tables_info_and_openapi(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text and "function Scatter" in page.text
+    assert "<script src" not in page.text and "https://" not in page.text
+    assert client.get("/health").json() == {"ok": True}
+    assert client.get("/tables").json() == {"tables": ["sample"]}
+    info = client.get("/tables/sample").json()
+    assert info["rows"] == 300 and info["dim"] == 64 and "topic" in info["filter_columns"]
+    assert "vector" not in info["filter_columns"]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/tables", "/tables/{table}", "/tables/{table}/search", "/tables/{table}/similar/{doc_id}",
+            "/tables/{table}/projection"} <= set(paths)
+    assert set(paths["/tables/{table}/search"]) == {"get", "post"}
+
+
+def test_search_get_and_post_match_the_query_actor(client, http_db):
+    expected = [h.to_dict() for h in QueryActor(http_db, "sample").search(QUERY, 5)]
+    got = client.get("/tables/sample/search", params={"q": QUERY, "k": 5}).json()
+    assert got["hits"] == expected and got["k"] == 5 and got["query"] == QUERY
+    posted = client.post("/tables/sample/search", json={"query": QUERY, "k": 5}).json()
+    assert posted["hits"] == expected
+    batch = client.get("/tables/sample/search", params=[("q", QUERY), ("q", "baking bread")]).json()
+    assert [r["query"] for r in batch["results"]] == [QUERY, "baking bread"]
+    assert batch["results"][0]["hits"][:5] == expected and len(batch["results"][1]["hits"]) == 10
+    posted = client.post("/tables/sample/search", json={"queries": [QUERY, "jazz"], "k": 3}).json()
+    assert [len(r["hits"]) for r in posted["results"]] == [3, 3]
+
+
+def test_structured_filters_and_vector_queries(client, http_db):
+    filters = [{"column": "topic", "op": "=", "value": "music"},
+               {"column": "year", "op": ">=", "value": 2000}]
+    got = client.get("/tables/sample/search",
+                     params={"q": QUERY, "k": 50, "filters": json.dumps(filters)}).json()
+    assert got["hits"] and all(h["topic"] == "music" and h["year"] >= 2000 for h in got["hits"])
+    posted = client.post("/tables/sample/search", json={"query": QUERY, "k": 50, "filters": filters}).json()
+    assert posted["hits"] == got["hits"]
+    vector = QueryActor(http_db, "sample").embed_query(QUERY).tolist()
+    by_vector = client.post("/tables/sample/search", json={"query": vector, "k": 3}).json()
+    by_text = client.get("/tables/sample/search", params={"q": QUERY, "k": 3}).json()
+    assert [h["id"] for h in by_vector["hits"]] == [h["id"] for h in by_text["hits"]]
+
+
+def test_similar_and_projection(client):
+    hits = client.get("/tables/sample/similar/astronomy-001", params={"k": 4}).json()["hits"]
+    assert len(hits) == 4 and "astronomy-001" not in [h["id"] for h in hits]
+    data = client.get("/tables/sample/projection",
+                      params={"n": 60, "seed": 1, "color_by": "topic", "text_chars": 20}).json()
+    assert data["n"] == 60 and len(data["points"]) == 60 and data["color_by"] == "topic"
+    assert all(len(p["text"]) <= 20 and "color" in p for p in data["points"])
+    again = client.get("/tables/sample/projection", params={"n": 60, "seed": 1}).json()
+    assert again["cached"] and [p["x"] for p in again["points"]] == [p["x"] for p in data["points"]]
+
+
+@pytest.mark.parametrize("path, params, status, message", [
+    ("/tables/nope", None, 404, "no table 'nope'"),
+    ("/tables/nope/search", {"q": "x"}, 404, "no table 'nope'"),
+    ("/tables/bad__name/search", {"q": "x"}, 400, "invalid table name"),
+    ("/tables/sample/search", {"q": "x", "k": 0}, 422, "k: Input should be greater than or equal to 1"),
+    ("/tables/sample/search", {"q": "x", "k": 1001}, 422, "k: Input should be less than or equal to 1000"),
+    ("/tables/sample/search", {"q": "x", "k": "ten"}, 422, "k: Input should be a valid integer"),
+    ("/tables/sample/search", {}, 422, "q: Field required"),
+    ("/tables/sample/search", {"q": "   "}, 400, "query text is empty"),
+    ("/tables/sample/search", {"q": "x", "filters": "[{oops"}, 400, "filters is not valid JSON"),
+    ("/tables/sample/search", {"q": "x", "filters": '"topic = 1"'}, 400, "filters must be a JSON list"),
+    ("/tables/sample/search", {"q": "x", "filters": '[{"column": "colour", "op": "=", "value": 1}]'},
+     400, "unknown filter column 'colour'"),
+    ("/tables/sample/search", {"q": "x", "filters": '[{"column": "year", "op": "=", "value": "old"}]'},
+     400, "does not fit column year"),
+    ("/tables/sample/similar/no-such-id", None, 404, "no row with id 'no-such-id'"),
+    ("/tables/sample/similar/astronomy-001", {"k": 5000}, 422, "k: Input should be less than"),
+    ("/tables/sample/projection", {"n": 0}, 422, "n: Input should be greater than or equal to 1"),
+    ("/tables/sample/projection", {"n": 10**6}, 422, "n: Input should be less than"),
+    ("/tables/sample/projection", {"color_by": "colour"}, 400, "cannot colour by 'colour'"),
+    ("/tables/nope/projection", None, 404, "no table 'nope'"),
+    ("/no/such/route", None, 404, "Not Found"),
+])
+def test_bad_get_requests_are_json_4xx(client, path, params, status, message):
+    assert message in error_of(client.get(path, params=params), status)
+
+
+@pytest.mark.parametrize("body, status, message", [
+    (b'{"query": "x", ', 400, "request body is not valid JSON"),
+    (b"not json", 400, "request body is not valid JSON"),
+    (b'{"query": "x", "k": 5000}', 422, "k: Input should be less than or equal to 1000"),
+    (b'{"query": "x", "limit": 5}', 422, "limit: Extra inputs are not permitted"),
+    (b'{"k": 5}', 422, 'exactly one of "query" and "queries"'),
+    (b'{"query": "x", "queries": ["y"]}', 422, 'exactly one of "query" and "queries"'),
+    (b'{"query": [1.0, 2.0]}', 400, "query vector has 2 dimensions"),
+    (b'{"queries": []}', 422, "queries: List should have at least 1 item"),
+    (b'{"query": "x", "filters": [{"column": "nope", "op": "=", "value": 1}]}', 400,
+     "unknown filter column 'nope'"),
+    (b'{"query": "x", "filters": [{"column": "topic", "op": "like", "value": "a"}]}', 400,
+     "unknown filter operator"),
+])
+def test_bad_post_bodies_are_json_4xx(client, body, status, message):
+    response = client.post("/tables/sample/search", content=body,
+                           headers={"content-type": "application/json"})
+    assert message in error_of(response, status)
+
+
+def test_oversized_body_and_huge_query_are_refused(client):
+    big = json.dumps({"query": "x" * (MAX_BODY + 10)}).encode()
+    assert "over" in error_of(client.post("/tables/sample/search", content=big), 413)
+    assert "at most" in error_of(client.get("/tables/sample/search", params={"q": "x" * 20_000}), 422)
+
+
+def test_unexpected_errors_are_json_500_without_details(http_db, monkeypatch):
+    tables = Tables(http_db)
+    monkeypatch.setattr(tables, "names", lambda: (_ for _ in ()).throw(RuntimeError("secret detail")))
+    client = TestClient(build_app(tables), raise_server_exceptions=False)
+    message = error_of(client.get("/tables"), 500)
+    assert "secret" not in message and "internal error" in message
+
+
+def test_bearer_token_guards_the_api_but_not_the_page(http_db):
+    client = TestClient(build_app(Tables(http_db), token="s3cret"), raise_server_exceptions=False)
+    assert "bearer token" in error_of(client.get("/tables"), 401)
+    assert client.get("/tables").headers["www-authenticate"] == "Bearer"
+    assert error_of(client.get("/tables", headers={"Authorization": "Bearer wrong"}), 401)
+    assert client.get("/tables", headers={"Authorization": "Bearer s3cret"}).json() == {"tables": ["sample"]}
+    assert client.get("/").status_code == 200 and client.get("/health").status_code == 200

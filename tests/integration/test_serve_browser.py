@@ -1,0 +1,120 @@
+"""`embedfleet serve` as a real process on Ray Serve: the API over HTTP, and the page in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from jobs.config import build_config
+from jobs.embed import run_embed
+from jobs.loadgen import ServeProcess, free_port
+from tests.conftest import REPO, SAMPLE_CORPUS
+from tests.http_client import call
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+QUERY = "a storm on a giant planet"
+
+
+@pytest.fixture(scope="module")
+def served(ray_cluster, tmp_path_factory):
+    """`embedfleet serve` in its own process (and its own local Ray) over the sample corpus."""
+    root = tmp_path_factory.mktemp("serve")
+    db = str(root / "db")
+    # The real model: the page's screenshot should show real topics clustering.
+    run_embed(build_config({"table": "sample", "db": db, "paths": [str(SAMPLE_CORPUS)]}))
+    with ServeProcess(db, free_port(), str(root / "serve.log")) as server:
+        yield server.url, root
+
+
+def test_api_through_ray_serve(served):
+    url, _ = served
+    assert call(url + "/tables") == (200, {"tables": ["sample"]})
+    status, found = call(url + "/tables/sample/search?q=" + urllib.request.quote(QUERY) + "&k=3")
+    assert status == 200 and [h["topic"] for h in found["hits"]][0] == "astronomy"
+    status, posted = call(url + "/tables/sample/search", json.dumps({"query": QUERY, "k": 3}).encode())
+    assert status == 200 and posted["hits"] == found["hits"]
+    assert call(url + "/tables/sample/search?q=x&k=1001")[0] == 422
+    assert call(url + "/tables/sample/search", b'{"query": ')[1]["error"].startswith("request body is not")
+    assert call(url + "/tables/nope")[0] == 404
+    status, similar = call(url + "/tables/sample/similar/astronomy-001?k=2")
+    assert status == 200 and len(similar["hits"]) == 2
+    status, docs = call(url + "/docs")
+    assert status == 200 and "swagger" in docs.lower()
+    assert "/tables/{table}/projection" in call(url + "/openapi.json")[1]["paths"]
+
+
+def test_service_in_process_on_the_session_cluster(served):
+    from jobs.serve import start_service, stop_service
+
+    _, root = served
+    url = start_service(str(root / "db"), port=free_port())
+    try:
+        assert call(url + "/tables") == (200, {"tables": ["sample"]})
+        status, data = call(url + "/tables/sample/projection?n=40&color_by=year")
+        assert status == 200 and len(data["points"]) == 40 and data["colors"]["kind"] == "number"
+    finally:
+        stop_service()
+
+
+def browser_or_skip(profile: Path):
+    """A headless Chromium driven by selenium, or a skip saying why there is none."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
+    if missing:
+        reason = (f"no {' or '.join(missing)}: `make test` installs chromium and chromium-driver "
+                  "with apt when run as root")
+        print(f"browser test skipped: {reason}")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1400,860",
+                 f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def test_page_searches_and_maps_in_chromium(served):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, root = served
+    driver = browser_or_skip(root / "chromium-profile")
+    try:
+        wait = WebDriverWait(driver, 180)
+        driver.get(url + "/")
+        wait.until(lambda d: d.find_element(By.ID, "map").get_attribute("data-points") == "300")
+        Select(driver.find_element(By.ID, "color-by")).select_by_value("topic")
+        wait.until(lambda d: "astronomy" in d.find_element(By.ID, "legend").text)
+        driver.find_element(By.ID, "query").send_keys(QUERY)
+        driver.find_element(By.CSS_SELECTOR, "#search-form button").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results li")) == 10)
+        expected = call(url + "/tables/sample/search?q=" + urllib.request.quote(QUERY) + "&k=10")[1]
+        shown = [li.find_element(By.CSS_SELECTOR, ".head b").text
+                 for li in driver.find_elements(By.CSS_SELECTOR, "#results li")]
+        assert shown == [h["id"] for h in expected["hits"]]
+        canvas = driver.find_element(By.ID, "map")
+        assert canvas.get_attribute("data-points") == "300" and canvas.get_attribute("data-marked") == "10"
+        assert "10 results; 10 of them in the map" in driver.find_element(By.ID, "status").text
+        driver.find_elements(By.CSS_SELECTOR, "#results li")[0].click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#neighbours li")) == 8)
+        assert driver.find_element(By.ID, "doc-id").text == shown[0]
+        driver.execute_script("document.getElementById('left').scrollTop = 0")
+        assert driver.save_screenshot(str(root / "screenshot.png"))
+        if os.environ.get("EMBEDFLEET_UPDATE_SCREENSHOT"):
+            # Refreshing the documented screenshot is a deliberate act, not a test side effect.
+            shutil.copyfile(root / "screenshot.png", REPO / "docs" / "screenshot.png")
+        errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+        assert not errors, errors
+    finally:
+        driver.quit()
