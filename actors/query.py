@@ -17,10 +17,15 @@ from actors.expressions import combine, parse_expression
 from actors.filters import render_filter
 from actors.query_encoder import QueryEncoder, model_config_of
 from storage.db import open_table
-from storage.index import has_vector_index
+from storage.index import default_nprobes, has_vector_index
 from storage.schema import provenance_of
 
 MAX_K = 10_000
+RERANK_REFINE = 4  # rerank: k * this many candidates on the truncated vectors
+# ANN search: k * this many candidates re-scored exactly. PQ codes alone rank coarsely; with
+# 30x (and nprobes from default_nprobes) 1M clustered 384-d vectors reach recall@10 0.96
+# (docs/BENCHMARKS.md).
+ANN_REFINE = 30
 _HIDDEN = ("vector", "vector_full", "content_hash")
 
 
@@ -89,6 +94,7 @@ class QueryActor:
         self.provenance, self.schema, self._version = provenance, schema, version
         self._columns = [n for n in schema.names if n not in _HIDDEN]
         self._indexed = has_vector_index(self.db, self.name)
+        self._nprobes = default_nprobes(self._table.count_rows()) if self._indexed else 0
 
     @property
     def version(self) -> int:
@@ -115,8 +121,9 @@ class QueryActor:
         self._sync()
         return self._encoder.embed_queries([_check_text(text)], full=full)[0]
 
-    def search(self, query, k: int = 10, filters=None, rerank: bool = False, refine: int = 4,
-               nprobes: int | None = None, exact: bool = False) -> list[Hit]:
+    def search(self, query, k: int = 10, filters=None, rerank: bool = False,
+               refine: int | None = None, nprobes: int | None = None,
+               exact: bool = False) -> list[Hit]:
         """Top-k by cosine for a text or a vector, optionally filtered and reranked.
 
         An indexed table is searched through its ANN index unless `exact` asks for a flat scan.
@@ -134,7 +141,7 @@ class QueryActor:
                                    refine, nprobes, exact)
 
     def search_batch(self, texts: list[str], k: int = 10, filters=None, rerank: bool = False,
-                     refine: int = 4, nprobes: int | None = None) -> list[list[Hit]]:
+                     refine: int | None = None, nprobes: int | None = None) -> list[list[Hit]]:
         """Top-k for many texts, embedded as one batch."""
         k = check_k(k)
         self._sync()
@@ -183,12 +190,12 @@ class QueryActor:
         return vector / np.linalg.norm(vector)
 
     def _search_vector(self, vector: np.ndarray, k: int, where: str | None, rerank: bool,
-                       full: np.ndarray | None, refine: int, nprobes: int | None,
+                       full: np.ndarray | None, refine: int | None, nprobes: int | None,
                        exact: bool = False) -> list[Hit]:
         if rerank and "vector_full" not in self.schema.names:
             raise QueryError(f"table {self.name!r} has no vector_full column: embed with "
                              "--truncate-dim and --keep-full to rerank")
-        limit = min(k * max(refine, 1), MAX_K) if rerank else k
+        limit = min(k * max(refine or RERANK_REFINE, 1), MAX_K) if rerank else k
         query = self._table.search(vector, vector_column_name="vector").distance_type("cosine") \
             .limit(limit).select(self._columns + (["vector_full"] if rerank else []))
         if where:
@@ -196,7 +203,8 @@ class QueryActor:
         if exact:
             query = query.bypass_vector_index()
         elif self._indexed:
-            query = query.nprobes(nprobes or 20).refine_factor(max(refine, 1))
+            query = query.nprobes(nprobes or self._nprobes).refine_factor(
+                max(refine or ANN_REFINE, 1))
         result = query.to_arrow()
         scores = 1.0 - result.column("_distance").to_numpy()
         if rerank:

@@ -21,12 +21,31 @@ def machine_name() -> str:
     return f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB"
 
 
+def cpu_busy_share(seconds: float = 2.0) -> float:
+    """Share of all CPU time spent working over the next few seconds (0-1), from /proc/stat."""
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields[:8]), idle
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 0.0 if total1 == total0 else 1 - (idle1 - idle0) / (total1 - total0)
+
+
 def load_note() -> dict:
-    """The 1-minute load average before a run, and whether the machine counts as quiet."""
+    """How busy the machine is just before a benchmark starts, and whether it counts as quiet.
+
+    The load average trails by minutes (it still counts the previous benchmark of the same
+    `make bench`), so quiet is judged by the CPU in use right now, before this one starts.
+    """
     load = os.getloadavg()[0]
-    quiet = load <= 0.5 * (os.cpu_count() or 1)
-    return {"load_before": round(load, 2),
-            "quiet": quiet, "note": "quiet" if quiet else "busy: other work was running"}
+    busy = cpu_busy_share()
+    quiet = busy < 0.2
+    return {"load_before": round(load, 2), "cpu_busy_before": round(busy, 3), "quiet": quiet,
+            "note": (f"{busy:.0%} of the CPU in use by other work as it started: "
+                     + ("quiet" if quiet else "busy, figures slower than this machine can do"))}
 
 
 def fp32_gflops(threads: int | None = None, size: int = 2048, seconds: float = 3.0) -> float:

@@ -86,8 +86,8 @@ def markdown(result: dict) -> str:
     """The BENCHMARKS.md section."""
     runs = result["runs"]
     lines = ["## Pipeline overhead: a trivial encoder through Ray Data -> LanceDB", "",
-             f"Machine: {result['machine']}; load average {result['load_before']} before the run "
-             f"({result['note']}). Command: `python bench/pipeline.py --rows "
+             f"Machine: {result['machine']}; {result['note']}. "
+             f"Command: `python bench/pipeline.py --rows "
              f"{' '.join(str(r['rows']) for r in runs)}` (part of `make bench`). Encoder "
              f"`fake:384` (hashing, microseconds per row), batch size {result['batch_size']}, "
              "parquet input of short texts; each size in a fresh process with its own local Ray. "

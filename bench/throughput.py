@@ -67,6 +67,23 @@ def job_run(texts: list[str], backend: str, workdir: Path, table: str,
     return summary.to_dict()
 
 
+def encoder_alone(texts: list[str]) -> float:
+    """Seconds for the embedder's own encoder (torch fp32, job defaults) in this process.
+
+    No Ray, no process start, no model load: set beside the job's time, it shows what the
+    job's batching is worth and what its fixed costs are.
+    """
+    from actors.encoders import load_encoder
+    from jobs.config import ComputeConfig, ModelConfig
+
+    rows = ComputeConfig().batch_size  # one Ray Data batch per call, as the actor gets them
+    encoder = load_encoder(ModelConfig(), "cpu", None, rows)
+    start = time.perf_counter()
+    for first in range(0, len(texts), rows):
+        encoder.embed_with_lengths(texts[first:first + rows])
+    return time.perf_counter() - start
+
+
 def warm_exports(backends: list[str]) -> dict[str, float]:
     """Export (once per machine, then cached) and load every backend; seconds per backend."""
     from actors.encoders import load_encoder
@@ -88,7 +105,7 @@ def measure(docs: int, sentences: int | None, backends: list[str]) -> dict:
 
     from actors.encoders import resolve_model_source
 
-    result = {"machine": machine_name(), **load_note(), "docs": docs}
+    result = {"machine": machine_name(), **load_note(), "docs": docs}  # before anything loads
     model = SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device="cpu")
     result["gflops_fp32"] = round(fp32_gflops(), 1)
     result["load_s"] = warm_exports(backends)
@@ -111,6 +128,7 @@ def measure(docs: int, sentences: int | None, backends: list[str]) -> dict:
             row = {"corpus": label, "texts": len(texts), "tokens": sum(tokens),
                    "mean_tokens": round(mean_tokens, 1), "limit_tokens_per_s": round(limit)}
             plain = [plain_encode(model, texts)]
+            row["encoder_s"] = round(encoder_alone(texts), 2)
             row["jobs"] = {b: job_run(texts, b, Path(root), f"c{index}") for b in backends}
             plain.append(plain_encode(model, texts))
             row["plain_s"] = [round(p, 2) for p in plain]
@@ -122,8 +140,8 @@ def measure(docs: int, sentences: int | None, backends: list[str]) -> dict:
 def markdown(result: dict) -> str:
     """The BENCHMARKS.md section."""
     lines = ["## Throughput: the embed job vs plain `SentenceTransformer.encode`", "",
-             f"Machine: {result['machine']}; load average {result['load_before']} before the run "
-             f"({result['note']}). Command: `python bench/throughput.py --docs {result['docs']}` "
+             f"Machine: {result['machine']}; {result['note']}. "
+             f"Command: `python bench/throughput.py --docs {result['docs']}` "
              "(part of `make bench`). Model all-MiniLM-L6-v2, max_seq_length 256, default job "
              "settings (one actor, its torch / runtime threads = the CPUs it was given).", "",
              f"fp32 GEMM (torch, 2048x2048): {result['gflops_fp32']} GFLOP/s; the 'share of limit' "
@@ -139,7 +157,9 @@ def markdown(result: dict) -> str:
                   f"jobs); fp32 limit {row['limit_tokens_per_s']:,} tokens/s.", "",
                   "| run | seconds | docs/s | tokens/s | share of fp32 limit | job / plain |",
                   "|---|---:|---:|---:|---:|---:|",
-                  _row("plain encode (torch fp32, batch 32)", plain_s, row, plain_s)]
+                  _row("plain encode (torch fp32, batch 32)", plain_s, row, plain_s),
+                  _row("embedder's encoder alone, in process (torch fp32; no Ray, model loaded)",
+                       row["encoder_s"], row, plain_s)]
         for backend, summary in row["jobs"].items():
             lines.append(_row(f"job, {backend}", summary["seconds"], row, plain_s))
         lines.append("")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import sys
 import tempfile
 import time
@@ -23,11 +22,18 @@ REPO = Path(__file__).resolve().parent.parent
 # This file is named like the umap package: keep its folder off the path so `import umap`
 # finds umap-learn, and load the sibling benchmark's functions by file instead.
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
-_spec = importlib.util.spec_from_file_location("query_latency", REPO / "bench" / "query_latency.py")
-query_latency = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(query_latency)
-clustered_unit_vectors, machine_name, write_table = (
-    query_latency.clustered_unit_vectors, query_latency.machine_name, query_latency.write_table)
+
+
+def _sibling(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+machine = _sibling("machine")
+query_latency = _sibling("query_latency")
+clustered_unit_vectors, write_table = query_latency.clustered_unit_vectors, query_latency.write_table
 
 
 def warm_up() -> dict:
@@ -60,8 +66,8 @@ def markdown(result: dict) -> str:
     """The BENCHMARKS.md section."""
     w = result["warm_up"]
     lines = ["## UMAP projections (cosine, 384-d)", "",
-             f"Machine: {result['machine']}; load average {result['load_before']} before the run "
-             f"({result['busy']}). Command: `python bench/umap.py`. Synthetic clustered unit vectors "
+             f"Machine: {result['machine']}; {result['note']}. "
+             f"Command: `python bench/umap.py`. Synthetic clustered unit vectors "
              f"in a {result['rows']:,}-row table; defaults n_neighbors 15, min_dist 0.1, seed 0; exact "
              "cosine neighbour graph (numpy), then UMAP's layout.", "",
              f"numba warm-up, once per process (query actor or Serve replica): import umap-learn "
@@ -85,9 +91,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--out", default=str(REPO / "docs" / "bench" / "umap.json"))
     args = parser.parse_args()
-    load = os.getloadavg()[0]
-    result = {"machine": machine_name(), "load_before": round(load, 2), "rows": args.rows,
-              "busy": "busy: other work was running" if load > 0.5 * (os.cpu_count() or 1) else "idle"}
+    result = {"machine": machine.machine_name(), **machine.load_note(), "rows": args.rows}
     result["warm_up"] = warm_up()
     with tempfile.TemporaryDirectory(prefix="embedfleet-bench-") as root:
         vectors = clustered_unit_vectors(args.rows, args.dim, centres=max(20, args.rows // 500), seed=1)

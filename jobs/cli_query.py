@@ -37,9 +37,12 @@ def _common(parser: argparse.ArgumentParser, default_db: str) -> None:
     parser.add_argument("-k", type=int, default=10, help="results (default 10)")
     parser.add_argument("--where", action="append", default=[],
                         help="filter like 'year>=2020' or \"topic = 'space'\" (repeat to AND)")
-    parser.add_argument("--nprobes", type=int, help="IVF partitions to probe (indexed tables)")
-    parser.add_argument("--refine", type=int, default=4,
-                        help="candidates per result re-scored exactly (index refine / rerank)")
+    parser.add_argument("--nprobes", type=int,
+                        help="IVF partitions to probe on an indexed table (default: a tenth of "
+                             "the partitions the default index makes, at least 20)")
+    parser.add_argument("--refine", type=int,
+                        help="candidates per result re-scored exactly: on the full vectors with "
+                             "--rerank (default 4), by the ANN index otherwise (default 30)")
     parser.add_argument("--db", default=default_db)
     parser.add_argument("--json", action="store_true")
 

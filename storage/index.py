@@ -23,6 +23,11 @@ def index_parameters(rows: int, dim: int, kind: str) -> dict:
     return {"num_partitions": partitions, "num_sub_vectors": dim // sub_dims}
 
 
+def default_nprobes(rows: int) -> int:
+    """IVF partitions to probe by default: a tenth of those index_parameters makes, at least 20."""
+    return max(20, index_parameters(rows, 1, "ivf_pq")["num_partitions"] // 10)
+
+
 def build_index(db: str, name: str, kind: str = "ivf_pq", column: str = "vector", **overrides) -> dict:
     """(Re)build the cosine ANN index of a column; return the parameters used."""
     from lancedb.index import IvfHnswSq, IvfPq

@@ -24,7 +24,9 @@ def test_scifact_projection_is_trustworthy(ray_cluster, db, tmp_path):
     corpus = tmp_path / "scifact.jsonl"
     corpus.write_text("".join(json.dumps({"id": data.doc_ids[i], "text": data.doc_texts[i]}) + "\n"
                               for i in picked))
-    run_embed(build_config({"table": "sci", "db": db, "paths": [str(corpus)], "mode": "create"}))
+    run_embed(build_config({"table": "sci", "db": db, "paths": [str(corpus)], "mode": "create",
+                            # 2 threads on 2 cores: the session's 4 logical CPUs would oversubscribe
+                            "cpus_per_actor": 2}))
     made = project_table(db, "sci", n=SAMPLE, seed=0)
     print(f"SciFact sample of {SAMPLE}: trustworthiness {made.trustworthiness:.4f} (k=10), "
           f"UMAP {made.extra['umap_seconds']} s")

@@ -24,7 +24,9 @@ def test_rerank_recovers_recall_lost_to_truncation(ray_cluster, db, tmp_path):
     corpus.write_text("".join(json.dumps({"id": i, "text": t}) + "\n"
                               for i, t in zip(data.doc_ids[:300], data.doc_texts[:300], strict=True)))
     run_embed(build_config({"table": "sci", "db": db, "paths": [str(corpus)], "truncate_dim": 64,
-                            "keep_full": True, "mode": "create"}))
+                            "keep_full": True, "mode": "create",
+                            # 2 threads on 2 cores: the session's 4 logical CPUs would oversubscribe
+                            "cpus_per_actor": 2}))
     table = lance.dataset(table_uri(db, "sci")).to_table(columns=["id", "vector_full"])
     full = np.asarray(table.column("vector_full").combine_chunks().flatten()).reshape(300, 384)
     ids = np.array(table.column("id").to_pylist())
