@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -22,21 +23,29 @@ class EncoderFailure(RuntimeError):
     """The encoder failed on every row it was given: the model, not the data, is broken."""
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 class Embedder:
     """Loads the model once in __init__, then embeds pyarrow batches: truncate, normalize, store."""
 
     def __init__(self, model: ModelConfig, max_batch_tokens: int | None = None,
                  max_batch_rows: int = 256, threads: int | None = None):
         import ray
-        import torch
 
         global _LOADS_IN_PROCESS
-        self.device = choose_device(ray.get_gpu_ids(), torch.cuda.is_available())
-        if threads and self.device == "cpu":
-            # Ray sets OMP_NUM_THREADS=1 for fractional CPUs; use what the actor was given.
-            torch.set_num_threads(threads)
+        gpu_ids = ray.get_gpu_ids()
+        # torch only when a GPU was assigned or the model needs it: importing it costs a second
+        # or more per actor, which encoders without torch need not pay.
+        self.device = choose_device(gpu_ids, bool(gpu_ids) and _cuda_available())
         self.config = model
         self.encoder: Encoder = load_encoder(model, self.device, max_batch_tokens, max_batch_rows)
+        if threads and self.device == "cpu" and "torch" in sys.modules:
+            # Ray sets OMP_NUM_THREADS=1 for fractional CPUs; use what the actor was given.
+            sys.modules["torch"].set_num_threads(threads)
         _LOADS_IN_PROCESS += 1
         native = self.encoder.dim
         self.dim = min(model.truncate_dim, native) if model.truncate_dim else native

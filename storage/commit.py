@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import lance
 import pyarrow as pa
 from lance.fragment import FragmentMetadata
 
+from storage.locks import table_write_lock
 from storage.schema import REJECTS_SCHEMA
 
 
@@ -20,7 +22,7 @@ def _fragments(serialized: list[str]) -> list[FragmentMetadata]:
 
 
 def commit_table(uri: str, fragments: list[str], schema: pa.Schema, mode: str,
-                 read_version: int | None) -> int:
+                 read_version: int | None, lock: bool = True) -> int:
     """Commit a run's fragments as one version; return that version.
 
     create: the table must not exist yet; overwrite: replaces the rows (older versions stay
@@ -32,14 +34,15 @@ def commit_table(uri: str, fragments: list[str], schema: pa.Schema, mode: str,
         op = lance.LanceOperation.Append(frags)
     else:
         op = lance.LanceOperation.Overwrite(schema, frags)
-    check_unmoved(uri, read_version)
-    try:
-        # No retries: the commit lands on read_version + 1 or fails, so another writer's
-        # version is never silently replaced (Overwrite) or built upon unchecked.
-        dataset = lance.LanceDataset.commit(uri, op, read_version=read_version, max_retries=0)
-    except OSError:  # lance.commit.CommitConflictError among others
+    with table_write_lock(uri) if lock else contextlib.nullcontext():
         check_unmoved(uri, read_version)
-        raise
+        try:
+            # No retries: the commit lands on read_version + 1 or fails, so another writer's
+            # version is never silently replaced (Overwrite) or built upon unchecked.
+            dataset = lance.LanceDataset.commit(uri, op, read_version=read_version, max_retries=0)
+        except OSError:  # lance.commit.CommitConflictError among others
+            check_unmoved(uri, read_version)
+            raise
     return dataset.version
 
 

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from storage.commit import CommitConflictError, commit_table
-from storage.db import connect
+from storage.db import connect, table_uri
+from storage.locks import table_write_lock
 
 
 @dataclass(frozen=True)
@@ -35,23 +36,25 @@ def upsert_staged(db: str, table: str, staging_uri: str, fragments: list[str], s
     """
     if not fragments and delete_filter is None:
         return UpsertResult(version=read_version)
-    handle = connect(db).open_table(table)
-    if handle.version != read_version:
-        # Unchanged rows were decided against read_version; upserting over a newer version
-        # could keep rows another run just replaced or deleted.
-        raise CommitConflictError(f"table {table!r} moved from version {read_version} to "
-                                  f"{handle.version} during the run; nothing was committed, run "
-                                  "again")
-    if not fragments:
-        before = handle.count_rows()
-        version = handle.delete(delete_filter).version
-        return UpsertResult(version=version, deleted=before - handle.count_rows())
-    commit_table(staging_uri, fragments, schema, "create", None)
-    staged = lance.dataset(staging_uri)
-    merge = handle.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
-    if delete_filter is not None:
-        merge = merge.when_not_matched_by_source_delete(delete_filter)
-    result = merge.execute(staged.scanner().to_reader())
+    if fragments:
+        commit_table(staging_uri, fragments, schema, "create", None, lock=False)  # private
+    with table_write_lock(table_uri(db, table)):
+        handle = connect(db).open_table(table)
+        if handle.version != read_version:
+            # Unchanged rows were decided against read_version; upserting over a newer version
+            # could keep rows another run just replaced or deleted, or insert its new ids again.
+            raise CommitConflictError(f"table {table!r} moved from version {read_version} to "
+                                      f"{handle.version} during the run; nothing was committed, "
+                                      "run again")
+        if not fragments:
+            before = handle.count_rows()
+            version = handle.delete(delete_filter).version
+            return UpsertResult(version=version, deleted=before - handle.count_rows())
+        staged = lance.dataset(staging_uri)
+        merge = handle.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+        if delete_filter is not None:
+            merge = merge.when_not_matched_by_source_delete(delete_filter)
+        result = merge.execute(staged.scanner().to_reader())
     return UpsertResult(version=result.version, updated=result.num_updated_rows,
                         inserted=result.num_inserted_rows, deleted=result.num_deleted_rows)
 
