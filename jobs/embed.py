@@ -263,12 +263,12 @@ def _embed_pass(config: EmbedConfig, datasource, plan: RowPlan, sink: RunSink,
             failure = (f"an embedder actor died and was not restarted (each restarts at most "
                        f"{ACTOR_RESTARTS} times: a batch that crashes its process every time, "
                        f"or out of memory?): {failure}")
-    # Ray Data's error keeps the executor (and with it the actor pool) alive through traceback
-    # frames: drop it, raise a plain error, and stop the pool's actors for certain.
-    del ds
-    gc.collect()
     release_pool(embedder)
     if failure is not None:
+        # Ray Data's error keeps the executor alive through traceback frames: drop it and
+        # raise a plain error.
+        del ds
+        gc.collect()
         raise EmbedPassError(failure)
     return sink.report
 

@@ -27,17 +27,22 @@ def release_pool(cls: type) -> int:
     certain; the pass is over, so no output of theirs is needed again.
     """
     import ray
+
+    worker = ray._private.worker.global_worker
+    killed = live_actors(f"({cls.__name__})")
+    for actor_id in killed:
+        worker.core_worker.kill_actor(ray.ActorID.from_hex(actor_id), True)
+    if killed:
+        log.info("released %d embedder actor(s) of %s", len(killed), cls.__name__)
+    return len(killed)
+
+
+def live_actors(class_marker: str) -> list[str]:
+    """Ids of this driver's actors not dead (yet) whose class name contains the marker."""
+    import ray
     from ray._private import state
 
     job = ray.get_runtime_context().get_job_id()
-    worker = ray._private.worker.global_worker
-    marker = f"({cls.__name__})"
-    killed = 0
-    for actor_id, info in state.actors().items():
-        if info.get("JobID") == job and info.get("State") != "DEAD" and \
-                marker in info.get("ActorClassName", ""):
-            worker.core_worker.kill_actor(ray.ActorID.from_hex(actor_id), True)
-            killed += 1
-    if killed:
-        log.info("released %d embedder actor(s) of %s", killed, cls.__name__)
-    return killed
+    return [actor_id for actor_id, info in state.actors().items()
+            if info.get("JobID") == job and info.get("State") != "DEAD"
+            and class_marker in info.get("ActorClassName", "")]

@@ -14,6 +14,7 @@ import pytest
 from jobs.config import build_config
 from jobs.embed import run_embed
 from jobs.errors import RunError
+from jobs.pool import live_actors
 from jobs.sources import SourceError
 from storage.db import table_uri
 from storage.runs import list_runs
@@ -28,15 +29,6 @@ def embed(db, table, paths, **settings):
 
 def stored(db, table):
     return lance.dataset(table_uri(db, table)).to_table()
-
-
-def live_pool_actors(ray) -> int:
-    """Embedder pool actors of this driver that are not dead (yet)."""
-    from ray._private import state
-
-    job = ray.get_runtime_context().get_job_id()
-    return sum(1 for a in state.actors().values() if a["JobID"] == job
-               and a["State"] != "DEAD" and "(Embedder_" in a["ActorClassName"])
 
 
 def wait_for(check, seconds=20.0):
@@ -142,7 +134,7 @@ def test_a_run_that_fails_midway_leaves_the_previous_version(ray_cluster, db, tm
     assert [r["status"] for r in runs] == ["succeeded", "failed"]
     assert "batch 3" in runs[-1]["error"]
     # The failed pass's actors are stopped, and their CPUs free for the next run.
-    assert wait_for(lambda: live_pool_actors(ray_cluster) == 0)
+    assert wait_for(lambda: live_actors("(Embedder_") == [])
     assert wait_for(lambda: ray_cluster.available_resources().get("CPU") == 4.0)
 
 
