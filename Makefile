@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= ./lancedb
 
-.PHONY: install browser demo test eval bench lint clean
+.PHONY: install browser demo test test-fast eval bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest
+
+# The pure-logic tests, in well under a minute: tests/conftest.py marks every test that starts
+# Ray or loads a model `heavy`, and this leaves those out.
+test-fast: install
+	$(BIN)/python -m pytest tests/unit -m "not heavy"
 
 # Published scores through the pipeline (STS-B, SciFact; every backend and dim) -> docs/EVAL.md.
 # SciFact's 5,183 documents take minutes per backend on a small CPU machine.

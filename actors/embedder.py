@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from actors.config import EncoderOptions
 from actors.encoders import Encoder, choose_device, load_encoder
 from actors.vectors import postprocess
-from jobs.config import ModelConfig
 from storage.schema import vector_type
 
 log = logging.getLogger(__name__)
@@ -32,23 +32,23 @@ def _cuda_available() -> bool:
 class Embedder:
     """Loads the model once in __init__, then embeds pyarrow batches: truncate, normalize, store."""
 
-    def __init__(self, model: ModelConfig, max_batch_tokens: int | None = None,
-                 max_batch_rows: int = 256, threads: int | None = None):
+    def __init__(self, options: EncoderOptions, progress=None):
         import ray
 
         global _LOADS_IN_PROCESS
         gpu_ids = ray.get_gpu_ids()
         # torch only when a GPU was assigned or the model needs it: importing it costs a second
         # or more per actor, which encoders without torch need not pay.
-        self.device = choose_device(gpu_ids, bool(gpu_ids) and _cuda_available())
-        self.config = model
-        self.encoder: Encoder = load_encoder(model, self.device, max_batch_tokens, max_batch_rows)
-        if threads and self.device == "cpu" and "torch" in sys.modules:
-            # Ray sets OMP_NUM_THREADS=1 for fractional CPUs; use what the actor was given.
-            sys.modules["torch"].set_num_threads(threads)
+        device = choose_device(gpu_ids, bool(gpu_ids) and _cuda_available())
+        self.options = replace(options, device=device)
+        self.device = device
+        self.config = model = options.model
+        self.encoder: Encoder = load_encoder(self.options)
+        self.progress = progress  # a counter actor the driver shows as the run's progress, or None
         _LOADS_IN_PROCESS += 1
         native = self.encoder.dim
-        self.dim = min(model.truncate_dim, native) if model.truncate_dim else native
+        model.check_dim(native)
+        self.dim = model.truncate_dim or native
         context = ray.get_runtime_context()
         self.identity = (f"{context.get_node_id()[:12]}:{os.getpid()}:{self.device}"
                          f":load{_LOADS_IN_PROCESS}")
@@ -78,6 +78,9 @@ class Embedder:
         out = batch.append_column("vector", fixed_size_list(stored, self.config.dtype))
         if self.config.keep_full:
             out = out.append_column("vector_full", fixed_size_list(full, self.config.dtype))
+        if self.progress is not None:  # fire and forget: progress must never slow a batch
+            rejected = batch.num_rows - len(todo) + len(failures)
+            self.progress.add.remote(batch.num_rows, int(tokens.sum()), rejected)
         return (out
                 .append_column("_tokens", pa.array(tokens))
                 .append_column("_actor", pa.array([self.identity] * batch.num_rows, pa.string()))

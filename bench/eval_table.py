@@ -27,8 +27,8 @@ PUBLISHED = {"sts": 82.03, "ndcg": 64.51}
 
 def run_backend(backend: str, dims: list[int], sts_only: bool) -> dict:
     """STS-B and SciFact scores for one backend at every dim."""
-    from jobs.eval_data import default_path, read_retrieval, read_sts
-    from jobs.evaluate import evaluate_retrieval, evaluate_sts
+    from jobs.eval.data import default_path, read_retrieval, read_sts
+    from jobs.eval.run import evaluate_retrieval, evaluate_sts
 
     name, quantize = backend.split("/")
     settings = {"backend": name, "quantize": quantize}

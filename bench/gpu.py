@@ -63,7 +63,7 @@ def job_rate(texts: list[str], batch_size: int) -> float | None:
     import tempfile
 
     from jobs.config import build_config
-    from jobs.embed import run_embed
+    from jobs.embed.run import run_embed
 
     with tempfile.TemporaryDirectory() as root:
         source = Path(root) / "c.jsonl"
@@ -80,9 +80,10 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from actors.encoders import load_encoder, resolve_model_source
-    from jobs.config import ModelConfig
-    from jobs.eval_data import default_path, read_retrieval, read_sts
+    from actors.config import EncoderOptions, ModelConfig
+    from actors.encoders import load_encoder
+    from actors.encoders.models import resolve_model_source
+    from jobs.eval.data import default_path, read_retrieval, read_sts
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--util", type=Path, help="nvidia-smi CSV of timestamp, utilization")
@@ -99,7 +100,7 @@ def main() -> None:
     plain = SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device=args.device)
     if args.device.startswith("cuda"):
         plain.half()
-    ours = load_encoder(ModelConfig(), args.device)
+    ours = load_encoder(EncoderOptions(ModelConfig(), device=args.device))
     plain.encode(corpora["STS-B test sentences"][:512], batch_size=128)  # CUDA context, kernels
     ours.embed(corpora["STS-B test sentences"][:512])
     rows = []

@@ -32,8 +32,8 @@ def query_paths(count: int, k: int) -> list[str]:
 def main() -> None:
     """Run the load, print the markdown section, write docs/bench/http_load.json."""
     from jobs.config import build_config
-    from jobs.embed import run_embed
-    from jobs.loadgen import ServeProcess, free_port, run_load
+    from jobs.embed.run import run_embed
+    from tests.support.loadgen import ServeProcess, free_port, run_load
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=8)

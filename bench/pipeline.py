@@ -50,7 +50,7 @@ def run_child(rows: int, batch_size: int, out: Path) -> None:
     import ray
 
     from jobs.config import build_config
-    from jobs.embed import run_embed
+    from jobs.embed.run import run_embed
 
     with tempfile.TemporaryDirectory(prefix="embedfleet-bench-") as root:
         source = Path(root) / "corpus.parquet"

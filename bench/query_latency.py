@@ -41,12 +41,12 @@ def write_table(db: str, name: str, vectors: np.ndarray) -> None:
     """A LanceDB table with embedfleet's schema and provenance (model 'fake:DIM')."""
     import lancedb
 
-    from storage.schema import Provenance, table_schema, vector_type
+    from actors.config import ModelConfig
+    from storage.provenance import Provenance
+    from storage.schema import table_schema, vector_type
 
     dim = vectors.shape[1]
-    provenance = Provenance(model=f"fake:{dim}", dim=dim, native_dim=dim, truncate_dim=None,
-                            normalized=True, doc_prefix="", query_prefix="", max_seq_length=None,
-                            backend="torch", dtype="float32")
+    provenance = Provenance.build(ModelConfig(model=f"fake:{dim}"), dim, dim)
     schema = table_schema(pa.schema([]), vector_type(dim), provenance)
     table = lancedb.connect(db).create_table(name, schema=schema)
     for start in range(0, len(vectors), 200_000):
@@ -86,7 +86,8 @@ def recall_at_k(found: list[list[str]], truth: list[list[str]]) -> float:
 def bench_size(n: int, dim: int, queries: int, kind: str, nprobes: int | None,
                refine: int | None, root: str) -> dict:
     """All three methods at one table size."""
-    from actors.query import ANN_REFINE, QueryActor
+    from actors.query.actor import QueryActor
+    from actors.query.defaults import ANN_REFINE
     from storage.index import build_index, default_nprobes
 
     nprobes, refine = nprobes or default_nprobes(n), refine or ANN_REFINE
@@ -151,13 +152,16 @@ def markdown(results: list[dict], machine: str) -> str:
 
 def main() -> None:
     """Run every size, print the markdown section, write docs/bench/query_latency.json."""
+    from actors.query.defaults import ANN_REFINE
+    from storage.defaults import DEFAULT_INDEX_KIND, INDEX_KINDS
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--type", dest="kind", default="ivf_pq", choices=("ivf_pq", "hnsw"))
+    parser.add_argument("--type", dest="kind", default=DEFAULT_INDEX_KIND, choices=INDEX_KINDS)
     parser.add_argument("--nprobes", type=int, help="default: the query actor's for the size")
-    parser.add_argument("--refine", type=int, help="default: the query actor's (30)")
+    parser.add_argument("--refine", type=int, help=f"default: the query actor's ({ANN_REFINE})")
     parser.add_argument("--out", default=str(REPO / "docs" / "bench" / "query_latency.json"))
     args = parser.parse_args()
     from machine import load_note, machine_name

@@ -55,10 +55,10 @@ def measure(full_docs, full_queries, dim: int, refines: list[int], k: int = 10) 
 
 def main() -> None:
     """Embed, measure, print a markdown table and write docs/bench/rerank_recall.json."""
-    from actors.query import QueryActor
+    from actors.query.actor import QueryActor
     from jobs.config import build_config
-    from jobs.embed import run_embed
-    from jobs.eval_data import default_path, read_retrieval
+    from jobs.embed.run import run_embed
+    from jobs.eval.data import default_path, read_retrieval
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(default_path("scifact")))

@@ -34,7 +34,7 @@ BACKENDS = ("torch/none", "torch/bf16", "onnx/none", "onnx/int8", "openvino/bf16
 
 def corpora(docs: int, sentences: int | None) -> dict[str, list[str]]:
     """The texts of each corpus, in file order."""
-    from jobs.eval_data import default_path, read_retrieval, read_sts
+    from jobs.eval.data import default_path, read_retrieval, read_sts
 
     sts = read_sts(default_path("stsbenchmark", "sts-test.csv"))
     scifact = read_retrieval(default_path("scifact"))
@@ -54,7 +54,7 @@ def job_run(texts: list[str], backend: str, workdir: Path, table: str,
             model: str = "all-MiniLM-L6-v2") -> dict:
     """One embed job over the texts with a backend; its summary."""
     from jobs.config import build_config
-    from jobs.embed import run_embed
+    from jobs.embed.run import run_embed
 
     name, quantize = backend.split("/")
     source = workdir / f"{table}.jsonl"
@@ -73,11 +73,12 @@ def encoder_alone(texts: list[str]) -> float:
     No Ray, no process start, no model load: set beside the job's time, it shows what the
     job's batching is worth and what its fixed costs are.
     """
+    from actors.config import EncoderOptions, ModelConfig
     from actors.encoders import load_encoder
-    from jobs.config import ComputeConfig, ModelConfig
+    from jobs.config import ComputeConfig
 
     rows = ComputeConfig().batch_size  # one Ray Data batch per call, as the actor gets them
-    encoder = load_encoder(ModelConfig(), "cpu", None, rows)
+    encoder = load_encoder(EncoderOptions(ModelConfig(), max_batch_rows=rows))
     start = time.perf_counter()
     for first in range(0, len(texts), rows):
         encoder.embed_with_lengths(texts[first:first + rows])
@@ -86,8 +87,8 @@ def encoder_alone(texts: list[str]) -> float:
 
 def warm_exports(backends: list[str]) -> dict[str, float]:
     """Export (once per machine, then cached) and load every backend; seconds per backend."""
+    from actors.config import ModelConfig
     from actors.encoders import load_encoder
-    from jobs.config import ModelConfig
 
     seconds = {}
     for backend in backends:
@@ -103,7 +104,7 @@ def measure(docs: int, sentences: int | None, backends: list[str]) -> dict:
     import ray
     from sentence_transformers import SentenceTransformer
 
-    from actors.encoders import resolve_model_source
+    from actors.encoders.models import resolve_model_source
 
     result = {"machine": machine_name(), **load_note(), "docs": docs}  # before anything loads
     model = SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device="cpu")

@@ -42,14 +42,14 @@ def warm_up() -> dict:
     import umap  # noqa: F401
 
     imported = time.perf_counter() - start
-    from actors.projection import warm_umap
+    from actors.projection.core import warm_umap
 
     return {"import_s": round(imported, 2), "jit_s": round(warm_umap(), 2)}
 
 
 def bench_size(db: str, n: int) -> dict:
     """One projection of n rows: computed, then read back from the cache."""
-    from actors.projector import project_table
+    from actors.projection.project import project_table
 
     start = time.perf_counter()
     made = project_table(db, "bench", n=n, seed=0)

@@ -2,58 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+from actors.config import ModelConfig
+from storage.defaults import DEFAULT_INDEX_KIND, INDEX_KINDS, default_db
+from storage.errors import ConfigError
+
 FORMATS = ("auto", "parquet", "jsonl", "csv", "text")
 # None (unset) means incremental when the table exists, create when it does not.
 MODES = ("create", "append", "overwrite", "incremental", "rebuild")
-BACKENDS = ("torch", "onnx", "openvino")
-# What each backend may compute in besides fp32: int8 = ONNX Runtime dynamic quantization,
-# bf16 = bfloat16 matmuls (torch autocast, OpenVINO's precision hint) on AMX / AVX-512 BF16 CPUs.
-QUANTIZE = {"torch": ("none", "bf16"), "onnx": ("none", "int8"), "openvino": ("none", "bf16")}
-INDEX_TYPES = ("ivf_pq", "hnsw")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # it names a staging folder
-
-
-class ConfigError(ValueError):
-    """A setting is missing, malformed or contradicts another."""
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything that decides what vector a text gets; recorded as table provenance."""
-
-    model: str = DEFAULT_MODEL
-    truncate_dim: int | None = None
-    doc_prefix: str = ""
-    query_prefix: str = ""
-    max_seq_length: int | None = None
-    backend: str = "torch"
-    dtype: str = "float32"
-    keep_full: bool = False  # also store the untruncated vector, for two-stage search
-    quantize: str = "none"
-
-    def __post_init__(self) -> None:
-        if self.keep_full and self.truncate_dim is None:
-            raise ConfigError("--keep-full needs --truncate-dim (without it the vector is full)")
-        if self.truncate_dim is not None and self.truncate_dim <= 0:
-            raise ConfigError(f"truncate_dim must be positive, got {self.truncate_dim}")
-        if self.max_seq_length is not None and self.max_seq_length <= 0:
-            raise ConfigError(f"max_seq_length must be positive, got {self.max_seq_length}")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.quantize not in QUANTIZE[self.backend]:
-            raise ConfigError(f"quantize {self.quantize!r} is not available with backend "
-                              f"{self.backend!r} (choose from {', '.join(QUANTIZE[self.backend])})")
-        if self.dtype not in ("float32", "float16"):
-            raise ConfigError(f"dtype must be float32 or float16, got {self.dtype!r}")
 
 
 @dataclass(frozen=True)
@@ -96,12 +59,16 @@ class ComputeConfig:
                 raise ConfigError(f"{name} must be positive")
 
 
+# The nested sections of an EmbedConfig, by the name of its field.
+_SECTIONS = {"source": SourceConfig, "model": ModelConfig, "compute": ComputeConfig}
+
+
 @dataclass(frozen=True)
 class EmbedConfig:
     """One embed run, end to end."""
 
     table: str
-    db: str = field(default_factory=lambda: os.environ.get("EMBEDFLEET_DB", "./lancedb"))
+    db: str = field(default_factory=default_db)
     mode: str | None = None
     delete_missing: bool = False  # incremental: remove rows whose ids left the source
     source: SourceConfig = SourceConfig()
@@ -109,12 +76,13 @@ class EmbedConfig:
     compute: ComputeConfig = ComputeConfig()
     ray_address: str | None = None
     index_threshold: int = 100_000
-    index_type: str = "ivf_pq"
+    index_type: str = DEFAULT_INDEX_KIND
     run_id: str | None = None  # set by a scheduler so its tick and the run share one id
+    dry_run: bool = False  # plan, count tokens, estimate the time; commit nothing
 
     def __post_init__(self) -> None:
-        if self.index_type not in INDEX_TYPES:
-            raise ConfigError(f"index_type must be one of {INDEX_TYPES}, got {self.index_type!r}")
+        if self.index_type not in INDEX_KINDS:
+            raise ConfigError(f"index_type must be one of {INDEX_KINDS}, got {self.index_type!r}")
         if self.mode is not None and self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.delete_missing and self.mode not in (None, "incremental"):
@@ -124,6 +92,45 @@ class EmbedConfig:
             raise ConfigError("no SOURCE given: name at least one file, directory or glob")
         if self.run_id is not None and not _RUN_ID.fullmatch(self.run_id):
             raise ConfigError(f"run id {self.run_id!r}: use 1-64 letters, digits, '.', '_' or '-'")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting, sections nested ('source', 'model', 'compute'); from_dict reads it back."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = ({s.name: getattr(value, s.name) for s in fields(value)}
+                           if f.name in _SECTIONS else value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EmbedConfig:
+        """The config to_dict (or its JSON) describes; unknown or missing keys are a ConfigError."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a config is a mapping of settings, not {type(data).__name__}")
+        top = {k: _section_from_dict(k, v) if k in _SECTIONS else v for k, v in data.items()}
+        _refuse_unknown(top, cls, "")
+        if "table" not in top:
+            raise ConfigError("no table name given (--table or 'table:' in the spec)")
+        return cls(**top)
+
+
+def _section_from_dict(name: str, value: Any):
+    """One nested section; JSON lists become the tuples the section holds."""
+    cls = _SECTIONS[name]
+    if not isinstance(value, dict):
+        raise ConfigError(f"setting {name!r} must be a mapping of {name} settings")
+    _refuse_unknown(value, cls, f"{name}.")
+    tuples = {f.name for f in fields(cls) if str(f.type).startswith("tuple")}
+    for key in tuples & set(value):
+        if not isinstance(value[key], list | tuple):
+            raise ConfigError(f"setting '{name}.{key}' must be a list, got {value[key]!r}")
+    return cls(**{k: tuple(v) if k in tuples else v for k, v in value.items()})
+
+
+def _refuse_unknown(data: dict, cls: type, where: str) -> None:
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(where + k for k in unknown)}")
 
 
 def parse_actors(value: str | int) -> tuple[int, int]:
@@ -140,7 +147,15 @@ def parse_actors(value: str | int) -> tuple[int, int]:
     raise ConfigError(f"--actors takes N or MIN,MAX, got {text!r}")
 
 
-_SECTIONS = {"source": SourceConfig, "model": ModelConfig, "compute": ComputeConfig}
+def flat_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """Settings with their sections (a spec's or to_dict's 'source:', 'model:', ...) flattened."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _SECTIONS and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:
@@ -153,18 +168,12 @@ def load_spec(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"spec file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"spec file {path} must hold a mapping of settings")
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in _SECTIONS and isinstance(value, dict):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
+    return flat_settings(data)
 
 
 def build_config(settings: dict[str, Any]) -> EmbedConfig:
-    """Turn flat settings (spec merged with flags; None means unset) into an EmbedConfig."""
-    settings = {k.replace("-", "_"): v for k, v in settings.items() if v is not None}
+    """Turn settings (spec merged with flags, flat or in sections; None means unset) into an EmbedConfig."""
+    settings = {k.replace("-", "_"): v for k, v in flat_settings(settings).items() if v is not None}
     if "actors" in settings:
         settings["min_actors"], settings["max_actors"] = parse_actors(settings.pop("actors"))
     if "source" in settings and not isinstance(settings["source"], dict):
@@ -184,7 +193,3 @@ def build_config(settings: dict[str, Any]) -> EmbedConfig:
         raise ConfigError("no table name given (--table or 'table:' in the spec)")
     return EmbedConfig(**settings, **sections)
 
-
-def with_overrides(config: EmbedConfig, **changes: Any) -> EmbedConfig:
-    """A copy of the config with top-level fields replaced."""
-    return replace(config, **changes)

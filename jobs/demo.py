@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 
-from actors.query_encoder import QueryEncoder
-from actors.similarity import cosine_top_k
+from actors.query.encoder import QueryEncoder
+from actors.query.similarity import cosine_top_k
 from storage.db import open_table
-from storage.schema import provenance_of
+from storage.defaults import default_db
+from storage.provenance import provenance_of
 
 
 def brute_force_top_k(db: str, table: str, query: str, k: int = 5) -> list[tuple[float, str, str]]:
@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("table")
     parser.add_argument("query")
-    parser.add_argument("--db", default=os.environ.get("EMBEDFLEET_DB", "./lancedb"))
+    parser.add_argument("--db", default=default_db())
     parser.add_argument("-k", type=int, default=5)
     args = parser.parse_args()
     print(f"top {args.k} for {args.query!r} (brute-force cosine over every stored vector):")

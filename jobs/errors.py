@@ -1,22 +1,19 @@
-"""Errors a user can act on: the CLI prints them as one line instead of a traceback."""
+"""Errors of a run, and how every command turns a user error into one line."""
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
+from collections.abc import Callable
 
-from actors.expressions import ExpressionError
-from actors.filters import FilterError
-from actors.projection import ProjectionError
-from actors.query import QueryError
-from jobs.capacity import CapacityError
-from jobs.config import ConfigError
-from jobs.sources import SourceError
-from storage.commit import CommitConflictError
-from storage.db import TableNotFoundError
-from storage.names import TableNameError
+from storage.errors import ConfigError, UserError
+
+__all__ = ["ConfigError", "EmbedPassError", "RunError", "UserError", "root_cause", "run_cli_command",
+           "user_message"]
 
 
-class RunError(RuntimeError):
+class RunError(UserError, RuntimeError):
     """The run cannot go ahead as configured; nothing was committed."""
 
 
@@ -41,5 +38,15 @@ def root_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
-USER_ERRORS = (ExpressionError, FilterError, ProjectionError, QueryError, CapacityError, ConfigError,
-               SourceError, RunError, TableNameError, TableNotFoundError, CommitConflictError)
+def user_message(exc: UserError) -> str:
+    """A user error as the one line every interface shows (newlines folded)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def run_cli_command(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command; a UserError prints 'embedfleet: error: ...' on stderr and exits 2."""
+    try:
+        return command(args)
+    except UserError as exc:
+        print(f"embedfleet: error: {user_message(exc)}", file=sys.stderr)
+        return 2

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import json
 
 import lance
 import pyarrow as pa
 from lance.fragment import FragmentMetadata
 
+from storage.errors import UserError
 from storage.locks import table_write_lock
 from storage.schema import REJECTS_SCHEMA
 
 
-class CommitConflictError(RuntimeError):
+class CommitConflictError(UserError, RuntimeError):
     """Another writer changed the table in a way this run cannot be committed over."""
 
 
@@ -88,8 +88,3 @@ def _latest_version(uri: str) -> int | None:
         return lance.dataset(uri).version
     except (ValueError, FileNotFoundError, OSError):
         return None
-
-
-def fragment_rows(fragments: list[str]) -> int:
-    """Rows held by serialized fragments (a cross-check before committing)."""
-    return sum(json.loads(s).get("physical_rows", 0) for s in fragments)

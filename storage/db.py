@@ -7,11 +7,12 @@ import os
 import lance
 import lancedb
 
+from storage.errors import UserError
 from storage.names import is_companion, validate_table_name
-from storage.schema import Provenance, provenance_of
+from storage.provenance import Provenance, provenance_of
 
 
-class TableNotFoundError(LookupError):
+class TableNotFoundError(UserError, LookupError):
     """The named table does not exist in the database folder."""
 
 

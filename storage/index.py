@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 
 from storage.db import open_table
+from storage.defaults import DEFAULT_INDEX_KIND, INDEX_KINDS
 
 log = logging.getLogger(__name__)
-INDEX_KINDS = ("ivf_pq", "hnsw")
+_TOO_FEW_CLUSTERS = re.compile(r"could only form (\d+) non-empty clusters")
 
 
 def index_parameters(rows: int, dim: int, kind: str) -> dict:
@@ -28,7 +30,8 @@ def default_nprobes(rows: int) -> int:
     return max(20, index_parameters(rows, 1, "ivf_pq")["num_partitions"] // 10)
 
 
-def build_index(db: str, name: str, kind: str = "ivf_pq", column: str = "vector", **overrides) -> dict:
+def build_index(db: str, name: str, kind: str = DEFAULT_INDEX_KIND, column: str = "vector",
+                **overrides) -> dict:
     """(Re)build the cosine ANN index of a column; return the parameters used."""
     from lancedb.index import IvfHnswSq, IvfPq
 
@@ -36,7 +39,18 @@ def build_index(db: str, name: str, kind: str = "ivf_pq", column: str = "vector"
     dim = table.schema.field(column).type.list_size
     params = {**index_parameters(table.count_rows(), dim, kind), **overrides}
     config_class = IvfHnswSq if kind == "hnsw" else IvfPq
-    table.create_index(column, config=config_class(distance_type="cosine", **params), replace=True)
+    try:
+        table.create_index(column, config=config_class(distance_type="cosine", **params), replace=True)
+    except Exception as exc:  # noqa: BLE001 - only the too-few-clusters case is retried
+        found = _TOO_FEW_CLUSTERS.search(str(exc))
+        if found is None or "num_partitions" in overrides:
+            raise
+        # Many (near-)duplicate vectors: k-means formed fewer clusters than the row count
+        # suggests. Partition by what it could form, so such a corpus still gets an index.
+        log.warning("index on %s: only %s distinct clusters; building with that many partitions",
+                    name, found.group(1))
+        params["num_partitions"] = max(1, int(found.group(1)))
+        table.create_index(column, config=config_class(distance_type="cosine", **params), replace=True)
     return {"type": kind, "column": column, **params}
 
 
@@ -57,7 +71,7 @@ def has_vector_index(db: str, name: str, column: str = "vector") -> bool:
     return any(column in i["columns"] for i in index_status(db, name))
 
 
-def refresh_index(db: str, name: str, threshold: int, kind: str = "ivf_pq") -> str:
+def refresh_index(db: str, name: str, threshold: int, kind: str = DEFAULT_INDEX_KIND) -> str:
     """After a commit: build the index once the table is large enough, else fold new rows in.
 
     Returns what was done: 'none' (below threshold), 'built', or 'optimized'.

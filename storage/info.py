@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from storage.db import dataset_or_none, open_table, table_uri
 from storage.index import index_status
 from storage.names import companion
-from storage.schema import provenance_of
+from storage.provenance import provenance_of
 
 
 def table_info(db: str, name: str) -> dict:
@@ -28,7 +26,7 @@ def table_info(db: str, name: str) -> dict:
         "indexes": index_status(db, name),
     }
     if provenance is not None:
-        data = asdict(provenance)
+        data = provenance.to_dict()
         info["libraries"] = data.pop("versions")
         info["provenance"] = data
     return info

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from storage.errors import UserError
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
 COMPANIONS = ("rejects", "runs", "projections")
 
 
-class TableNameError(ValueError):
+class TableNameError(UserError, ValueError):
     """A table name that could escape the database folder or clash with companion tables."""
 
 

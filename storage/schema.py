@@ -1,66 +1,18 @@
-"""Table schemas and the provenance metadata that makes queries embed like the documents were."""
+"""Table schemas: the vector table (id, text, carried columns, vector, hash, time) and the rejects table."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from importlib import metadata
-
 import pyarrow as pa
 
-PROVENANCE_KEY = b"embedfleet"
+from storage.provenance import Provenance, with_provenance
+
 VECTOR = "vector"
+VECTOR_FULL = "vector_full"
+# Columns embedfleet writes itself (a source column of the same name would be overwritten), and
+# those never shown to a user as data (vectors and hashes).
+OWN_COLUMNS = ("id", "text", VECTOR, VECTOR_FULL, "content_hash", "embedded_at")
+HIDDEN_COLUMNS = (VECTOR, VECTOR_FULL, "content_hash")
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-_VERSIONED = ("embedfleet", "sentence-transformers", "transformers", "torch", "ray", "lancedb",
-              "pylance", "pyarrow", "onnxruntime", "openvino")
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """How a table's vectors were made; stored as JSON in the table's schema metadata."""
-
-    model: str
-    dim: int
-    native_dim: int
-    truncate_dim: int | None
-    normalized: bool
-    doc_prefix: str
-    query_prefix: str
-    max_seq_length: int | None
-    backend: str
-    dtype: str
-    keep_full: bool = False
-    quantize: str = "none"
-    versions: dict = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        """Serialized form stored in the schema metadata."""
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Provenance:
-        """Parse what to_json wrote; unknown keys from newer versions are ignored."""
-        data = json.loads(text)
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def config_differences(self, other: Provenance) -> list[str]:
-        """Settings that would make vectors of the two incomparable, as 'name: a != b'."""
-        names = ("model", "truncate_dim", "doc_prefix", "max_seq_length", "backend", "quantize",
-                 "dtype", "keep_full")
-        return [f"{n}: {getattr(self, n)!r} != {getattr(other, n)!r}"
-                for n in names if getattr(self, n) != getattr(other, n)]
-
-
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries that shape a vector or a table."""
-    versions = {}
-    for name in _VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def vector_type(dim: int, dtype: str = "float32") -> pa.DataType:
@@ -78,15 +30,7 @@ def table_schema(carried: pa.Schema, vector: pa.DataType, provenance: Provenance
         fields.append(pa.field("vector_full", full_vector))
     fields += [pa.field("content_hash", pa.string()), pa.field("embedded_at", TIMESTAMP)]
     schema = pa.schema(fields)
-    if provenance is not None:
-        schema = schema.with_metadata({PROVENANCE_KEY: provenance.to_json().encode()})
-    return schema
-
-
-def provenance_of(schema: pa.Schema) -> Provenance | None:
-    """The provenance stored in a table's schema, or None for tables embedfleet did not write."""
-    raw = (schema.metadata or {}).get(PROVENANCE_KEY)
-    return Provenance.from_json(raw) if raw else None
+    return with_provenance(schema, provenance) if provenance is not None else schema
 
 
 REJECTS_SCHEMA = pa.schema([

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from storage.db import dataset_or_none, open_table, table_uri
+from storage.errors import UserError
+from storage.provenance import provenance_of
 from storage.runs import list_runs
-from storage.schema import provenance_of
 
 
-class VersionError(LookupError):
+class VersionError(UserError, LookupError):
     """The requested version does not exist (or was pruned)."""
 
 

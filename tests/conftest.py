@@ -1,9 +1,8 @@
-"""Shared fixtures: one local Ray cluster per session, temp LanceDB folders, a tiny random BERT."""
+"""Shared fixtures: one Ray cluster, the models and the sample tables per session; Ray restarts last."""
 
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import shutil
@@ -12,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_CORPUS = REPO / "examples" / "sample_corpus.jsonl"
-EVAL_DIR = REPO.parent / "shared" / "eval"
+from tests.support.corpus import SAMPLE_CORPUS
 
 os.environ.setdefault("LANCE_LOG", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,12 +21,18 @@ if "EMBEDFLEET_FAULT_DIR" not in os.environ:
     os.environ["EMBEDFLEET_FAULT_DIR"] = tempfile.mkdtemp(prefix="embedfleet-faults-")
     atexit.register(shutil.rmtree, os.environ["EMBEDFLEET_FAULT_DIR"], True)
 
+# Fixtures that start Ray or load a model: a test using one is not a pure-logic test.
+HEAVY_FIXTURES = {"ray_cluster", "tiny_bert", "minilm", "fake_sample_db", "minilm_sample_db"}
 
-def start_local_ray():
-    """Connect this process to a fresh local Ray cluster with 4 logical CPUs."""
-    import ray
 
-    ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.WARNING)
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark Ray and model tests `heavy`; move the tests that restart Ray to the very end."""
+    for item in items:
+        if HEAVY_FIXTURES & set(item.fixturenames) or "integration" in item.path.parts:
+            item.add_marker(pytest.mark.heavy)
+    # They shut the session cluster down for one of their own: after them, no test finds it.
+    items.sort(key=lambda item: item.get_closest_marker("restarts_ray") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +41,7 @@ def ray_cluster():
     import ray
 
     if not ray.is_initialized():
-        start_local_ray()
+        ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.WARNING)
     yield ray
     ray.shutdown()
 
@@ -46,15 +49,45 @@ def ray_cluster():
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
     """Path of a tiny random BERT sentence-transformers model built for this session."""
-    from tests.tiny_model import build_tiny_bert
+    from tests.support.tiny_model import build_tiny_bert
 
     return str(build_tiny_bert(tmp_path_factory.mktemp("tiny-bert")))
 
 
+@pytest.fixture(scope="session")
+def minilm():
+    """The packaged all-MiniLM-L6-v2 loaded once in this process, as plain sentence-transformers."""
+    from sentence_transformers import SentenceTransformer
+
+    from actors.encoders.models import resolve_model_source
+
+    return SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def fake_sample_db(ray_cluster, tmp_path_factory) -> str:
+    """The sample corpus as table 'sample' (hashing encoder, 64 dims); read-only, modules copy it."""
+    from tests.support.embedding import embed
+
+    db = str(tmp_path_factory.mktemp("fake-sample") / "db")
+    embed(db, SAMPLE_CORPUS, table="sample", model="fake:64")
+    return db
+
+
+@pytest.fixture(scope="session")
+def minilm_sample_db(ray_cluster, tmp_path_factory) -> str:
+    """The sample corpus as table 'sample', embedded by the real MiniLM; read-only like the above."""
+    from tests.support.embedding import embed
+
+    db = str(tmp_path_factory.mktemp("minilm-sample") / "db")
+    embed(db, SAMPLE_CORPUS, table="sample", batch_size=64)
+    return db
+
+
 @pytest.fixture
 def faults():
-    """The fault-injection encoders' folder, emptied for this test (see tests/fault_encoders.py)."""
-    from tests.fault_control import FaultControl
+    """The fault-injection encoders' folder, emptied for this test (see support/fault_encoders.py)."""
+    from tests.support.fault_control import FaultControl
 
     control = FaultControl(Path(os.environ["EMBEDFLEET_FAULT_DIR"]))
     control.reset()
@@ -66,17 +99,3 @@ def faults():
 def db(tmp_path) -> str:
     """A fresh LanceDB folder."""
     return str(tmp_path / "db")
-
-
-def write_jsonl(path: Path, records: list[dict]) -> Path:
-    """Write records as JSON lines and return the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
-
-
-def corpus_records(n: int, prefix: str = "doc") -> list[dict]:
-    """n distinct small documents with a topic and a year."""
-    topics = ["space", "food", "music", "sport"]
-    return [{"id": f"{prefix}-{i:04d}", "text": f"{topics[i % 4]} note number {i} about {topics[i % 4]}",
-             "topic": topics[i % 4], "year": 2000 + i % 25} for i in range(n)]

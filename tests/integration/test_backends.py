@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from actors.config import EncoderOptions, ModelConfig
 from actors.encoders import load_encoder
 from actors.vectors import l2_normalize
-from jobs.config import ModelConfig, build_config
-from jobs.embed import run_embed
-from tests.conftest import corpus_records, write_jsonl
+from tests.support.corpus import corpus_records, write_jsonl
+from tests.support.embedding import embed
 
 TEXTS = ["a storm on a giant planet", "a recipe for bread", "x", "music " * 80,
          "the same words, a different order: order different a words the same"]
@@ -23,8 +23,8 @@ def cache(tmp_path, monkeypatch):
 
 def cosines(model: str, **settings) -> np.ndarray:
     reference = l2_normalize(load_encoder(ModelConfig(model=model)).embed(TEXTS))
-    vectors = l2_normalize(load_encoder(ModelConfig(model=model, **settings),
-                                        max_batch_tokens=64).embed(TEXTS))
+    options = EncoderOptions(ModelConfig(model=model, **settings), max_batch_tokens=64)
+    vectors = l2_normalize(load_encoder(options).embed(TEXTS))
     return np.sum(reference * vectors, axis=1)
 
 
@@ -52,20 +52,19 @@ def test_export_happens_once_even_when_actors_race(tiny_bert, cache):
 
 
 def test_a_table_embedded_on_onnx_is_queried_on_onnx(ray_cluster, db, tmp_path, tiny_bert, cache):
-    from actors.exported import OnnxEncoder
-    from actors.query import QueryActor
+    from actors.encoders.onnx_runtime import OnnxEncoder
+    from actors.query.actor import QueryActor
     from jobs.errors import RunError
-    from storage.schema import provenance_of
+    from storage.provenance import provenance_of
 
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(40))
-    settings = {"table": "docs", "db": db, "paths": [str(source)], "model": tiny_bert,
-                "backend": "onnx", "quantize": "int8"}
-    assert run_embed(build_config(settings)).embedded == 40
+    settings = {"model": tiny_bert, "backend": "onnx", "quantize": "int8"}
+    assert embed(db, source, **settings).embedded == 40
     actor = QueryActor(db, "docs")
     assert isinstance(actor._encoder.encoder, OnnxEncoder)
     assert (actor.provenance.backend, actor.provenance.quantize) == ("onnx", "int8")
     hits = actor.search(corpus_records(40)[7]["text"], k=3)
     assert hits[0].id == "doc-0007" and hits[0].score > 0.99
     with pytest.raises(RunError, match="quantize: 'int8' != 'none'"):
-        run_embed(build_config({**settings, "quantize": "none"}))
+        embed(db, source, **{**settings, "quantize": "none"})
     assert provenance_of(actor.schema).versions.get("onnxruntime")

@@ -1,4 +1,8 @@
-"""The console script and `python -m jobs.embed`, as a user runs them, against the session's Ray."""
+"""The console script and `python -m jobs.embed`, as a user runs them, against the session's Ray.
+
+Commands that only read a table (info, tables) run in this process through the same `main`:
+the processes started here are the embed runs and their errors.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, corpus_records, write_jsonl
+from jobs.cli.main import main
+from tests.support.corpus import REPO, corpus_records, write_jsonl
 
 BIN = os.path.join(os.path.dirname(sys.executable), "embedfleet")
 
@@ -27,7 +32,15 @@ def run_cli(ray_cluster):
     return run
 
 
-def test_embed_json_summary_then_info_and_tables(run_cli, db, tmp_path):
+def read_command(capsys, *args) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of an `embedfleet` command run in this process."""
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_embed_json_summary_then_info_and_tables(run_cli, db, tmp_path, capsys):
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(40))
     done = run_cli("embed", str(source), "--table", "docs", "--db", db, "--model", "fake:16",
                    "--truncate-dim", "8", "--json")
@@ -36,18 +49,19 @@ def test_embed_json_summary_then_info_and_tables(run_cli, db, tmp_path):
     assert {"table", "version", "read", "embedded", "rejected", "seconds", "rows_per_s",
             "tokens_per_s"} <= set(summary)
     assert (summary["read"], summary["embedded"], summary["version"]) == (40, 40, 1)
-    info = run_cli("info", "docs", "--db", db, "--json")
-    data = json.loads(info.stdout)
+    code, out, _ = read_command(capsys, "info", "docs", "--db", db, "--json")
+    data = json.loads(out)
+    assert code == 0
     assert data["rows"] == 40 and data["dim"] == 8 and data["provenance"]["truncate_dim"] == 8
     assert data["provenance"]["model"] == "fake:16" and "torch" in data["libraries"]
-    assert json.loads(run_cli("tables", "--db", db, "--json").stdout) == ["docs"]
+    assert json.loads(read_command(capsys, "tables", "--db", db, "--json")[1]) == ["docs"]
     again = run_cli("embed", str(source), "--table", "docs", "--db", db, "--model", "fake:16",
                     "--mode", "create")
     assert again.returncode == 2
     assert "already exists" in again.stderr and "Traceback" not in again.stderr
 
 
-def test_module_entrypoint_with_a_spec_file_and_flag_override(run_cli, db, tmp_path):
+def test_module_entrypoint_with_a_spec_file_and_flag_override(run_cli, db, tmp_path, capsys):
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(12))
     spec = tmp_path / "job.yaml"
     spec.write_text(f"table: fromspec\ndb: {db}\nsource: [{source}]\nmodel:\n  model: fake:16\n"
@@ -55,19 +69,21 @@ def test_module_entrypoint_with_a_spec_file_and_flag_override(run_cli, db, tmp_p
     done = run_cli("--spec", str(spec), "--table", "overridden", "--json", module=True)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["table"] == "overridden"
-    info = json.loads(run_cli("info", "overridden", "--db", db, "--json").stdout)
+    info = json.loads(read_command(capsys, "info", "overridden", "--db", db, "--json")[1])
     assert info["provenance"]["query_prefix"] == "query: "
 
 
-def test_user_errors_are_one_line_and_failed_runs_say_the_table_is_unchanged(run_cli, db, tmp_path):
+def test_user_errors_are_one_line_and_failed_runs_say_the_table_is_unchanged(run_cli, db, tmp_path,
+                                                                          capsys):
     missing = run_cli("embed", str(tmp_path / "nope.jsonl"), "--table", "t", "--db", db)
     assert missing.returncode == 2 and "source not found" in missing.stderr
-    bad_name = run_cli("embed", str(tmp_path), "--table", "../escape", "--db", db)
-    assert bad_name.returncode == 2 and "invalid table name" in bad_name.stderr
-    unknown = run_cli("info", "nosuch", "--db", db)
-    assert unknown.returncode == 2 and "no table 'nosuch'" in unknown.stderr
+    # The same one-line errors from `main` in this process: no start-up per message.
+    for args, message in [(("embed", str(tmp_path), "--table", "../escape", "--db", db),
+                           "invalid table name"), (("info", "nosuch", "--db", db), "no table 'nosuch'")]:
+        code, _, err = read_command(capsys, *args)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(60))
     failed = run_cli("embed", str(source), "--table", "t", "--db", db, "--batch-size", "5",
-                     "--model", "python:tests.fault_encoders:breaks_on_third_call")
+                     "--model", "python:tests.support.fault_encoders:breaks_on_third_call")
     assert failed.returncode == 1
     assert "left at its previous version" in failed.stderr and "batch 3" in failed.stderr

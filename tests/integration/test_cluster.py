@@ -1,8 +1,9 @@
 """A three-node cluster (a CPU head, two workers with 2 logical GPUs each): placement and faults.
 
 One `ray.cluster_utils.Cluster` serves the whole module; the session's local cluster is shut
-down for it and started again afterwards. Faults come from tests/fault_encoders.py
-SlowRecording: each call sleeps, and each load and call leaves a trace to time a fault by.
+down for it, so the module is marked `restarts_ray` and runs after every other test. Faults come
+from tests/support/fault_encoders.py SlowRecording: each call sleeps, and each load and call
+leaves a trace to time a fault by.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,13 +24,14 @@ import lance
 import pytest
 from ray._common.utils import get_ray_address_file
 
-from jobs.config import build_config
-from jobs.embed import run_embed
 from storage.db import table_uri
-from tests.conftest import REPO, corpus_records, start_local_ray, write_jsonl
-from tests.fault_control import FaultControl
+from tests.support.corpus import REPO, corpus_records, write_jsonl
+from tests.support.embedding import embed, wait_until
+from tests.support.fault_control import FaultControl
 
+pytestmark = pytest.mark.restarts_ray
 WORKER = {"num_cpus": 2, "num_gpus": 2}
+SLOW = {"model": FaultControl.model, "batch_size": 20}  # SlowRecording, 15 batches of 300 rows
 ADDRESS_FILE = Path(get_ray_address_file(None))  # /tmp/ray/ray_current_cluster
 
 
@@ -48,12 +49,12 @@ def cluster():
     import ray
     from ray.cluster_utils import Cluster
 
-    resume = ray.is_initialized()
-    if resume:
-        ray.shutdown()
+    ray.shutdown()  # the session's cluster: no test runs after this module to need it again
     saved = ADDRESS_FILE.read_text() if ADDRESS_FILE.exists() else None
-    nodes = Cluster(initialize_head=True,
-                    head_node_args={"num_cpus": 2, "num_gpus": 0, "include_dashboard": False})
+    nodes = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "num_gpus": 0, "include_dashboard": False,
+        # A crashed node is declared dead after 3 missed 1 s health checks, not Ray's 5 x 3 s.
+        "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 3}})
     _restore(saved)
     for _ in range(2):
         nodes.add_node(**WORKER)
@@ -66,8 +67,6 @@ def cluster():
         saved = ADDRESS_FILE.read_text() if ADDRESS_FILE.exists() else None
         nodes.shutdown()
         _restore(saved)
-        if resume:
-            start_local_ray()
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +80,8 @@ def clean(cluster, corpus, tmp_path_factory):
     control = FaultControl(Path(os.environ["EMBEDFLEET_FAULT_DIR"]))
     control.reset()
     db = str(tmp_path_factory.mktemp("clean") / "db")
-    summary = run_with_all_actors(control, lambda: embed(db, corpus, actors=4, gpus_per_actor=1), 4)
+    summary = run_with_all_actors(control, lambda: embed(db, corpus, **SLOW, actors=4, gpus_per_actor=1), 4)
     return SimpleNamespace(summary=summary, loads=control.loads(), rows=rows(db), db=db)
-
-
-def embed(db, source, **settings):
-    return run_embed(build_config({"table": "docs", "db": db, "paths": [str(source)],
-                                   "model": FaultControl.model, "batch_size": 20, **settings}))
 
 
 def rows(db):
@@ -102,11 +96,8 @@ def worker_ids(cluster) -> set[str]:
     return {node.node_id for node in cluster.worker_nodes}
 
 
-def wait_for(condition, timeout: float = 180):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+def wait_for(condition) -> None:
+    assert wait_until(condition, 180), "timed out"
 
 
 def run_in_background(call) -> tuple[threading.Thread, dict]:
@@ -148,7 +139,7 @@ def test_gpu_actors_spread_over_both_workers_load_once_and_fall_back_to_cpu(clus
 
 
 def test_half_gpu_actors_pack_two_per_gpu(cluster, corpus, clean, db, faults):
-    summary = run_with_all_actors(faults, lambda: embed(db, corpus, actors=4, gpus_per_actor=0.5),
+    summary = run_with_all_actors(faults, lambda: embed(db, corpus, **SLOW, actors=4, gpus_per_actor=0.5),
                                   4)
     loads = faults.loads()
     assert len(loads) == 4 and {load["device"] for load in loads} == {"cpu"}
@@ -160,7 +151,7 @@ def test_half_gpu_actors_pack_two_per_gpu(cluster, corpus, clean, db, faults):
 def test_a_killed_embedder_actor_is_replaced_and_no_row_is_lost_or_doubled(cluster, corpus,
                                                                             clean, db, faults):
     faults.set_delay(1.0)  # slow batches until the replacement is up, then full speed
-    thread, outcome = run_in_background(lambda: embed(db, corpus, actors=2))
+    thread, outcome = run_in_background(lambda: embed(db, corpus, **SLOW, actors=2))
     wait_for(lambda: len(faults.loads()) == 2 and faults.calls())
     os.kill(faults.calls()[0], signal.SIGKILL)
     wait_for(lambda: len(faults.loads()) == 3)  # Ray restarted it: one more model load
@@ -173,7 +164,7 @@ def test_a_killed_embedder_actor_is_replaced_and_no_row_is_lost_or_doubled(clust
 
 def test_a_worker_node_lost_mid_run_costs_no_row(cluster, corpus, clean, db, faults):
     faults.set_delay(1.0)
-    thread, outcome = run_in_background(lambda: embed(db, corpus, actors=2))
+    thread, outcome = run_in_background(lambda: embed(db, corpus, **SLOW, actors=2))
     wait_for(lambda: len(faults.loads()) == 2 and faults.calls())
     first = faults.loads()
     lost = next(n for n in cluster.worker_nodes if n.node_id == first[0]["node"])
@@ -192,7 +183,8 @@ def test_a_worker_node_lost_mid_run_costs_no_row(cluster, corpus, clean, db, fau
 
 def test_a_driver_killed_mid_run_leaves_the_previous_version_and_a_rerun_completes(
         cluster, corpus, clean, db, faults, capsys):
-    from jobs.cli import main
+    from jobs.cli.main import main
+    from jobs.embed.__main__ import main as embed_command
 
     shutil.copytree(clean.db, db)  # the clean table less 200 rows, for an incremental run
     lance.dataset(table_uri(db, "docs")).delete("id >= 'doc-0100'")
@@ -213,15 +205,15 @@ def test_a_driver_killed_mid_run_leaves_the_previous_version_and_a_rerun_complet
     assert rows(db).equals(before)
 
     faults.set_delay(0)
-    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    summary = json.loads(rerun.stdout.strip().splitlines()[-1])
+    capsys.readouterr()
+    # The same command again, in this process (already joined to the cluster): no second start-up.
+    assert embed_command(command[3:]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (summary["embedded"], summary["skipped_unchanged"], summary["version"]) == (200, 100, 3)
     assert rows(db).equals(clean.rows)
 
     # The killed run's staging dataset is left behind until cleanup removes it.
     assert len(list(staged.glob("docs__staging_*.lance"))) == 1
-    capsys.readouterr()
     assert main(["cleanup", "docs", "--db", db, "--older-than", "0", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["staging"]) == 1
     assert list(staged.glob("docs__staging_*.lance")) == []

@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import threading
 
-import lance
-
-from actors.query import QueryActor
-from jobs.config import build_config
-from jobs.embed import run_embed
+from actors.query.actor import QueryActor
 from storage.commit import CommitConflictError
-from storage.db import table_uri
 from storage.runs import list_runs
-from tests.conftest import corpus_records, write_jsonl
+from tests.support.corpus import corpus_records, write_jsonl
+from tests.support.embedding import dataset, embed
 
-
-def embed(db, paths, **settings):
-    return run_embed(build_config({"table": "docs", "db": db, "paths": [str(p) for p in paths],
-                                   "batch_size": 10, "actors": 1, "cpus_per_actor": 1,
-                                   **settings}))
+ONE_ACTOR = {"batch_size": 10, "actors": 1, "cpus_per_actor": 1}
 
 
 def ids(db):
-    return lance.dataset(table_uri(db, "docs")).to_table(columns=["id"]).column("id").to_pylist()
+    return dataset(db).to_table(columns=["id"]).column("id").to_pylist()
 
 
 def run_at_once(runs: dict) -> tuple[dict, dict]:
@@ -46,7 +38,7 @@ def run_at_once(runs: dict) -> tuple[dict, dict]:
 
 def test_two_writers_one_wins_the_other_fails_clearly(ray_cluster, db, tmp_path, faults):
     base = corpus_records(40)
-    embed(db, [write_jsonl(tmp_path / "base.jsonl", base)], model=faults.model)
+    embed(db, write_jsonl(tmp_path / "base.jsonl", base), model=faults.model, **ONE_ACTOR)
     faults.set_delay(0.15)  # both runs are still embedding when the first one commits
     version = 1
     for mode in ("overwrite", "append", "incremental"):
@@ -54,9 +46,8 @@ def test_two_writers_one_wins_the_other_fails_clearly(ray_cluster, db, tmp_path,
                 for name in ("a", "b")}
         sources = {name: write_jsonl(tmp_path / mode / f"{name}.jsonl", rows[name]) for name in rows}
         before = set(ids(db))
-        results, errors = run_at_once({name: lambda s=source, m=mode: embed(db, [s], mode=m,
-                                                                             model=faults.model)
-                                       for name, source in sources.items()})
+        results, errors = run_at_once({name: lambda s=source, m=mode: embed(
+            db, s, mode=m, model=faults.model, **ONE_ACTOR) for name, source in sources.items()})
         new = {name: {r["id"] for r in records} for name, records in rows.items()}
         statuses = sorted(r["status"] for r in list_runs(db, "docs")[-2:])
         if errors:
@@ -75,7 +66,7 @@ def test_two_writers_one_wins_the_other_fails_clearly(ray_cluster, db, tmp_path,
             expected = before | new["a"] | new["b"]
             version += 2
             assert statuses == ["succeeded", "succeeded"]
-        assert lance.dataset(table_uri(db, "docs")).version == version, mode
+        assert dataset(db).version == version, mode
         assert sorted(ids(db)) == sorted(expected), mode  # every id once, none of a loser's
 
 
@@ -83,7 +74,7 @@ def test_a_reader_in_a_loop_sees_only_whole_versions_and_picks_up_new_ones(ray_c
                                                                             tmp_path, faults):
     records = corpus_records(40)
     source = write_jsonl(tmp_path / "c.jsonl", records)
-    embed(db, [source], model=faults.model)
+    embed(db, source, model=faults.model, **ONE_ACTOR)
     actor = QueryActor(db, "docs")  # opened once, never restarted
     seen, errors, done = set(), [], threading.Event()
 
@@ -102,12 +93,12 @@ def test_a_reader_in_a_loop_sees_only_whole_versions_and_picks_up_new_ones(ray_c
     thread.start()
     faults.set_delay(0.1)  # the writes take long enough for many reads to overlap them
     try:
-        embed(db, [write_jsonl(tmp_path / "more.jsonl", corpus_records(60, prefix="more"))],
-              model=faults.model, mode="append")
+        embed(db, write_jsonl(tmp_path / "more.jsonl", corpus_records(60, prefix="more")),
+              model=faults.model, mode="append", **ONE_ACTOR)
         for r in records[:10]:
             r["text"] = f"rewritten {r['text']}"
         write_jsonl(source, records)
-        embed(db, [source], model=faults.model)  # incremental: 10 rows updated in one version
+        embed(db, source, model=faults.model, **ONE_ACTOR)  # incremental: 10 rows updated in one version
     finally:
         done.set()
         thread.join()

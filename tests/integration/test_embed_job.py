@@ -5,51 +5,27 @@ from __future__ import annotations
 import threading
 import time
 
-import lance
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.config import build_config
-from jobs.embed import run_embed
+from jobs.embed.sources import SourceError
 from jobs.errors import RunError
-from jobs.pool import live_actors
-from jobs.sources import SourceError
-from storage.db import table_uri
+from jobs.ray_internals import live_actor_ids as live_actors
+from storage.provenance import provenance_of
 from storage.runs import list_runs
-from storage.schema import provenance_of
-from tests.conftest import corpus_records, write_jsonl
-
-
-def embed(db, table, paths, **settings):
-    return run_embed(build_config({"table": table, "db": db, "paths": [str(p) for p in paths],
-                                   **settings}))
-
-
-def stored(db, table):
-    return lance.dataset(table_uri(db, table)).to_table()
-
-
-def wait_for(check, seconds=20.0):
-    deadline = time.monotonic() + seconds
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return check()
-
-
-def vectors_of(data):
-    dim = data.schema.field("vector").type.list_size
-    return np.asarray(data.column("vector").combine_chunks().flatten()).reshape(data.num_rows, dim)
+from tests.support.corpus import corpus_records, write_jsonl
+from tests.support.embedding import dataset, embed, stored, vectors_of, wait_until
 
 
 @pytest.mark.parametrize("truncate_dim, dim", [(None, 32), (8, 8)])
 def test_tiny_bert_vectors_are_unit_length_with_the_right_dim(ray_cluster, db, tmp_path, tiny_bert,
                                                               truncate_dim, dim):
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(120))
-    summary = embed(db, "docs", [source], model=tiny_bert, truncate_dim=truncate_dim, batch_size=16)
+    summary = embed(db, source, model=tiny_bert, truncate_dim=truncate_dim, batch_size=16)
     assert (summary.read, summary.embedded, summary.rejected, summary.version) == (120, 120, 0, 1)
-    data = stored(db, "docs")
+    data = stored(db)
     assert data.schema.field("vector").type == pa.list_(pa.float32(), dim)
     np.testing.assert_allclose(np.linalg.norm(vectors_of(data), axis=1), 1.0, atol=1e-3)
     assert data.column_names == ["id", "text", "topic", "year", "vector", "content_hash", "embedded_at"]
@@ -62,18 +38,13 @@ def test_tiny_bert_vectors_are_unit_length_with_the_right_dim(ray_cluster, db, t
 
 
 @pytest.mark.slow
-def test_packaged_minilm_matches_plain_sentence_transformers(ray_cluster, db):
-    from sentence_transformers import SentenceTransformer
-
-    from actors.encoders import resolve_model_source
-    from tests.conftest import SAMPLE_CORPUS
-
-    summary = embed(db, "demo", [SAMPLE_CORPUS], batch_size=64)
-    assert summary.embedded == 300
-    data = stored(db, "demo")
+def test_packaged_minilm_matches_plain_sentence_transformers(minilm_sample_db, minilm):
+    # The session's sample table is this run: the sample corpus, the default model, batches of 64.
+    assert [(r["status"], r["embedded"]) for r in list_runs(minilm_sample_db, "sample")] == [
+        ("succeeded", 300)]
+    data = stored(minilm_sample_db, "sample")
     ours = vectors_of(data)
-    model = SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device="cpu")
-    plain = model.encode(data.column("text").to_pylist(), normalize_embeddings=True, batch_size=64)
+    plain = minilm.encode(data.column("text").to_pylist(), normalize_embeddings=True, batch_size=64)
     cosines = np.sum(ours * plain, axis=1)
     assert cosines.min() >= 0.9999, cosines.min()
     assert provenance_of(data.schema).dim == 384
@@ -85,10 +56,10 @@ def test_bad_rows_go_to_rejects_with_reason_and_file(ray_cluster, db, tmp_path):
                  '{"id": "doc-0003", "text": "same id as a row of good.jsonl"}', "{not json"]
     write_jsonl(tmp_path / "in" / "a_good.jsonl", good)
     (tmp_path / "in" / "b_bad.jsonl").write_text("\n".join(bad_lines) + "\n")
-    summary = embed(db, "docs", [tmp_path / "in"], model="fake:16")
+    summary = embed(db, tmp_path / "in", model="fake:16")
     assert (summary.read, summary.embedded, summary.rejected) == (25, 20, 5)
     assert summary.balanced()
-    rejects = lance.dataset(table_uri(db, "docs__rejects")).to_table().to_pylist()
+    rejects = dataset(db, "docs__rejects").to_table().to_pylist()
     by_id = {r["id"]: r for r in rejects}
     assert by_id["e1"]["reason"] == "empty text"
     assert by_id["e2"]["reason"] == "text is null"
@@ -97,50 +68,50 @@ def test_bad_rows_go_to_rejects_with_reason_and_file(ray_cluster, db, tmp_path):
     assert by_id[None]["reason"].startswith("invalid JSON") and by_id[None]["record"] == "{not json"
     assert all(r["source_file"].endswith("b_bad.jsonl") and r["run_id"] == summary.run_id for r in rejects)
     assert by_id["e3"]["source_row"] == 3
-    assert sorted(stored(db, "docs").column("id").to_pylist()) == sorted(r["id"] for r in good)
+    assert sorted(stored(db).column("id").to_pylist()) == sorted(r["id"] for r in good)
 
 
 def test_input_problems_stop_the_run_before_any_model_loads(ray_cluster, db, tmp_path):
-    loader = "python:tests.fault_encoders:explodes_on_load"
+    loader = "python:tests.support.fault_encoders:explodes_on_load"
     write_jsonl(tmp_path / "wrong.jsonl", [{"doc": "a", "body": "x"}])
     with pytest.raises(SourceError, match=r"wrong\.jsonl: no column 'id' \(found: doc, body\)"):
-        embed(db, "docs", [tmp_path / "wrong.jsonl"], model=loader)
+        embed(db, tmp_path / "wrong.jsonl", model=loader)
     (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
     with pytest.raises(SourceError, match=r"broken\.parquet: cannot be read"):
-        embed(db, "docs", [tmp_path / "broken.parquet"], model=loader)
+        embed(db, tmp_path / "broken.parquet", model=loader)
     with pytest.raises(SourceError, match="not found"):
-        embed(db, "docs", [tmp_path / "missing.jsonl"], model=loader)
+        embed(db, tmp_path / "missing.jsonl", model=loader)
     pq.write_table(pa.table({"id": ["a"], "body": ["x"]}), tmp_path / "cols.parquet")
     with pytest.raises(SourceError, match=r"cols\.parquet: no column 'text'"):
-        embed(db, "docs", [tmp_path / "cols.parquet"], model=loader)
+        embed(db, tmp_path / "cols.parquet", model=loader)
     (tmp_path / "empty.jsonl").write_text("")
     with pytest.raises(RunError, match="empty corpus"):
-        embed(db, "docs", [tmp_path / "empty.jsonl"], model=loader)
+        embed(db, tmp_path / "empty.jsonl", model=loader)
 
 
 def test_a_run_that_fails_midway_leaves_the_previous_version(ray_cluster, db, tmp_path):
     first = write_jsonl(tmp_path / "first.jsonl", corpus_records(30))
-    embed(db, "docs", [first], model="fake:16")
-    before = stored(db, "docs")
-    version = lance.dataset(table_uri(db, "docs")).version
+    embed(db, first, model="fake:16")
+    before = stored(db)
+    version = dataset(db).version
     more = write_jsonl(tmp_path / "more.jsonl", corpus_records(200, prefix="new"))
     with pytest.raises(Exception, match="simulated device failure on batch 3"):
-        embed(db, "docs", [more], model="python:tests.fault_encoders:breaks_on_third_call",
+        embed(db, more, model="python:tests.support.fault_encoders:breaks_on_third_call",
               mode="overwrite", batch_size=10, actors=1)
-    after = lance.dataset(table_uri(db, "docs"))
+    after = dataset(db)
     assert after.version == version
     assert after.to_table().equals(before)
     runs = list_runs(db, "docs")
     assert [r["status"] for r in runs] == ["succeeded", "failed"]
     assert "batch 3" in runs[-1]["error"]
     # The failed pass's actors are stopped, and their CPUs free for the next run.
-    assert wait_for(lambda: live_actors("(Embedder_") == [])
-    assert wait_for(lambda: ray_cluster.available_resources().get("CPU") == 4.0)
+    assert wait_until(lambda: live_actors("(Embedder_") == [])
+    assert wait_until(lambda: ray_cluster.available_resources().get("CPU") == 4.0)
 
 
 def test_two_actors_each_load_the_model_once_and_share_the_work(ray_cluster, db, tmp_path, tiny_bert):
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(400))
-    summary = embed(db, "docs", [source], model=tiny_bert, actors=2, batch_size=10)
+    summary = embed(db, source, model=tiny_bert, actors=2, batch_size=10)
     assert summary.embedded == 400
     assert len(summary.actors) == 2, summary.actors
     assert all(actor.endswith(":cpu:load1") for actor in summary.actors)
@@ -150,23 +121,24 @@ def test_two_actors_each_load_the_model_once_and_share_the_work(ray_cluster, db,
 def test_modes_create_append_overwrite(ray_cluster, db, tmp_path):
     a = write_jsonl(tmp_path / "a.jsonl", corpus_records(10))
     b = write_jsonl(tmp_path / "b.jsonl", corpus_records(5, prefix="b"))
-    assert embed(db, "docs", [a], model="fake:16").version == 1
+    assert embed(db, a, model="fake:16").version == 1
     with pytest.raises(RunError, match="already exists.*append, overwrite or rebuild"):
-        embed(db, "docs", [a], model="fake:16", mode="create")
-    assert embed(db, "docs", [b], model="fake:16", mode="append").version == 2
-    assert stored(db, "docs").num_rows == 15
+        embed(db, a, model="fake:16", mode="create")
+    assert embed(db, b, model="fake:16", mode="append").version == 2
+    assert stored(db).num_rows == 15
     with pytest.raises(RunError, match="made differently.*model"):
-        embed(db, "docs", [b], model="fake:32", mode="append")
-    assert embed(db, "docs", [b], model="fake:32", mode="overwrite").version == 3
-    assert stored(db, "docs").num_rows == 5
-    assert lance.dataset(table_uri(db, "docs"), version=2).count_rows() == 15
+        embed(db, b, model="fake:32", mode="append")
+    assert embed(db, b, model="fake:32", mode="overwrite").version == 3
+    assert stored(db).num_rows == 5
+    assert dataset(db, version=2).count_rows() == 15
 
 
 def test_keep_full_stores_the_untruncated_unit_vector_too(ray_cluster, db, tmp_path, tiny_bert):
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(30))
-    embed(db, "docs", [source], model=tiny_bert, truncate_dim=8, keep_full=True)
-    data = stored(db, "docs")
-    full = np.asarray(data.column("vector_full").combine_chunks().flatten()).reshape(30, 32)
+    embed(db, source, model=tiny_bert, truncate_dim=8, keep_full=True)
+    data = stored(db)
+    full = vectors_of(data, "vector_full")
+    assert full.shape == (30, 32)
     np.testing.assert_allclose(np.linalg.norm(full, axis=1), 1.0, atol=1e-3)
     # The stored truncated vector is the normalized head of the full one.
     head = full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True)
@@ -178,26 +150,26 @@ def test_index_is_built_past_the_threshold_then_refreshed(ray_cluster, db, tmp_p
     from storage.index import index_status
 
     first = write_jsonl(tmp_path / "a.jsonl", corpus_records(300))
-    small = embed(db, "docs", [first], model="fake:16", index_threshold=1000)
+    small = embed(db, first, model="fake:16", index_threshold=1000)
     assert small.index == "none" and index_status(db, "docs") == []
     second = write_jsonl(tmp_path / "b.jsonl", corpus_records(300, prefix="b"))
-    built = embed(db, "docs", [second], model="fake:16", mode="append", index_threshold=500)
+    built = embed(db, second, model="fake:16", mode="append", index_threshold=500)
     assert built.index == "built"
     assert index_status(db, "docs")[0]["indexed_rows"] == 600
     third = write_jsonl(tmp_path / "c.jsonl", corpus_records(10, prefix="c"))
-    refreshed = embed(db, "docs", [third], model="fake:16", mode="append", index_threshold=500)
+    refreshed = embed(db, third, model="fake:16", mode="append", index_threshold=500)
     assert refreshed.index == "optimized"
     status = index_status(db, "docs")[0]
     assert (status["indexed_rows"], status["unindexed_rows"]) == (610, 0)
 
 
 def test_a_pool_bigger_than_the_cluster_fails_at_once(ray_cluster, db, tmp_path):
-    from jobs.capacity import CapacityError
+    from jobs.embed.capacity import CapacityError
 
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(5))
     started = time.monotonic()
     with pytest.raises(CapacityError, match=r"8 actor\(s\) x 1 CPU.*cluster has 4"):
-        embed(db, "docs", [source], model="fake:16", actors=8, cpus_per_actor=1)
+        embed(db, source, model="fake:16", actors=8, cpus_per_actor=1)
     assert time.monotonic() - started < 10
 
 
@@ -212,6 +184,6 @@ def test_a_run_waits_for_cpus_another_actor_is_giving_back(ray_cluster, db, tmp_
     releaser = threading.Timer(3.0, ray_cluster.kill, args=(holder,))
     releaser.start()
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(20))
-    summary = embed(db, "docs", [source], model="fake:16", cpus_per_actor=1)
+    summary = embed(db, source, model="fake:16", cpus_per_actor=1)
     releaser.join()
     assert summary.embedded == 20

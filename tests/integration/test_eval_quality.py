@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jobs.eval_data import default_path, read_retrieval, read_sts
-from jobs.evaluate import evaluate_retrieval, evaluate_sts, score_retrieval
+from jobs.eval.data import default_path, read_retrieval, read_sts
+from jobs.eval.run import evaluate_retrieval, evaluate_sts, score_retrieval
 
 STS = default_path("stsbenchmark", "sts-test.csv")
 SCIFACT = default_path("scifact")
@@ -26,14 +26,10 @@ def test_sts_benchmark_through_the_job_matches_the_published_score(ray_cluster, 
 
 
 @pytest.mark.slow
-def test_scifact_subset_ranks_like_plain_sentence_transformers(ray_cluster, tmp_path):
-    from sentence_transformers import SentenceTransformer
-
-    from actors.encoders import resolve_model_source
-
+def test_scifact_subset_ranks_like_plain_sentence_transformers(ray_cluster, tmp_path, minilm):
     data = read_retrieval(SCIFACT, max_docs=500)
     ours, = evaluate_retrieval(data, SETTINGS, workdir=str(tmp_path))
-    model = SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device="cpu")
+    model = minilm
     docs = model.encode(data.doc_texts, batch_size=32, normalize_embeddings=True)
     query_ids = list(data.queries)
     queries = model.encode([data.queries[q] for q in query_ids], batch_size=32,
@@ -72,7 +68,7 @@ def _tiny_sets(root):
 def test_eval_commands_run_every_dim_from_one_embed(ray_cluster, tmp_path, tiny_bert, capsys):
     import json
 
-    from jobs.cli import main
+    from jobs.cli.main import main
 
     sts, beir = _tiny_sets(tmp_path)
     assert main(["eval", "sts", "--data", str(sts), "--model", tiny_bert, "--dims", "32,8",

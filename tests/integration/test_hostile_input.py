@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
-import lance
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from actors.query import QueryActor
-from jobs.config import build_config
-from jobs.embed import run_embed
+from actors.query.actor import QueryActor
+from jobs.embed.sources import SourceError
 from jobs.errors import EmbedPassError, RunError
-from jobs.sources import SourceError
 from storage.db import table_uri
 from storage.names import TableNameError
-from tests.tiny_model import build_tiny_bert
+from tests.support.embedding import dataset, embed
+from tests.support.tiny_model import build_tiny_bert
 
-EXPLODES = "python:tests.fault_encoders:explodes_on_load"  # proves no model was loaded
+EXPLODES = "python:tests.support.fault_encoders:explodes_on_load"  # proves no model was loaded
 MIXED = "family 👨‍👩‍👧 and 漢字かな and עברית שלום and مرحبا بالعالم"
-
-
-def embed(db, paths, table="docs", **settings):
-    return run_embed(build_config({"table": table, "db": db, "paths": [str(p) for p in paths],
-                                   **settings}))
 
 
 def write_hostile_corpus(folder):
@@ -50,10 +44,10 @@ def write_hostile_corpus(folder):
 def test_hostile_records_are_embedded_or_rejected_with_their_reason(ray_cluster, db, tmp_path,
                                                                    tiny_bert):
     write_hostile_corpus(tmp_path / "in")
-    summary = embed(db, [tmp_path / "in"], model=tiny_bert)
+    summary = embed(db, tmp_path / "in", model=tiny_bert)
     assert (summary.read, summary.embedded, summary.rejected) == (14, 8, 6) and summary.balanced()
     rejects = {(os.path.basename(r["source_file"]), r["source_row"]): (r["id"], r["reason"], r["record"])
-               for r in lance.dataset(table_uri(db, "docs__rejects")).to_table().to_pylist()}
+               for r in dataset(db, "docs__rejects").to_table().to_pylist()}
     assert rejects[("a.jsonl", 4)][1].startswith("invalid JSON: Unterminated string")
     assert rejects[("a.jsonl", 4)][2] == '{"id": "cut", "text": "a line cut sh'
     assert rejects[("a.jsonl", 6)][1:] == ("line is not valid UTF-8 (byte 29)",
@@ -63,7 +57,7 @@ def test_hostile_records_are_embedded_or_rejected_with_their_reason(ray_cluster,
     assert rejects[("c.csv", 2)][1:] == ("CSV record has 3 fields, expected 2 (line 4)", "c3,too,many")
     assert rejects[("d.parquet", 0)][:2] == ("1", f"duplicate id '1' (first seen in "
                                                   f"{tmp_path / 'in' / 'a.jsonl'} row 1)")
-    data = lance.dataset(table_uri(db, "docs")).to_table()
+    data = dataset(db).to_table()
     texts = dict(zip(data.column("id").to_pylist(), data.column("text").to_pylist(), strict=True))
     assert texts == {"1": "first row", "mixed-😀": MIXED, "nul": "before\x00after",
                      "b.txt:1": "plain line", "b.txt:3": "raw \x00 nul", "b.txt:4": MIXED,
@@ -84,20 +78,20 @@ def test_broken_or_empty_sources_stop_the_run_before_any_model_loads(ray_cluster
     cut = tmp_path / "cut.parquet"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     with pytest.raises(SourceError, match=r"cut\.parquet: cannot be read as parquet"):
-        embed(db, [cut], model=EXPLODES)
+        embed(db, cut, model=EXPLODES)
     (tmp_path / "zero.parquet").write_bytes(b"")
     with pytest.raises(SourceError, match=r"zero\.parquet: cannot be read as parquet"):
-        embed(db, [tmp_path / "zero.parquet"], model=EXPLODES)
+        embed(db, tmp_path / "zero.parquet", model=EXPLODES)
     (tmp_path / "none").mkdir()
     with pytest.raises(SourceError, match="no data files found"):
-        embed(db, [tmp_path / "none"], model=EXPLODES)
+        embed(db, tmp_path / "none", model=EXPLODES)
     empties = tmp_path / "empties"
     empties.mkdir()
     for name in ("a.jsonl", "b.csv", "c.txt"):
         (empties / name).write_bytes(b"")
     (empties / "d.jsonl").write_text("\n  \n\n")
     with pytest.raises(RunError, match="empty corpus"):
-        embed(db, [empties], model=EXPLODES)
+        embed(db, empties, model=EXPLODES)
     assert not os.path.exists(table_uri(db, "docs"))
 
 
@@ -106,23 +100,23 @@ def test_table_names_that_could_escape_the_database_are_refused(db, tmp_path, na
     source = tmp_path / "c.jsonl"
     source.write_text('{"id": "a", "text": "x"}\n')
     with pytest.raises(TableNameError, match="invalid table name"):
-        embed(db, [source], table=name, model=EXPLODES)
+        embed(db, source, table=name, model=EXPLODES)
     assert not os.path.exists(db) and not (tmp_path / "escape.lance").exists()
 
 
-def test_an_existing_table_with_another_dimension_is_refused(ray_cluster, db, tmp_path):
+def test_an_existing_table_with_another_dimension_is_refused(ray_cluster, db, tmp_path, tiny_bert):
     model = tmp_path / "model"
-    build_tiny_bert(model, hidden=32)
+    shutil.copytree(os.path.dirname(tiny_bert), model)  # the session's 32-dim tiny BERT
     source = tmp_path / "c.jsonl"
     source.write_text("".join(json.dumps({"id": f"d{i}", "text": f"note {i}"}) + "\n"
                               for i in range(20)))
-    embed(db, [source], model=str(model / "st"))
+    embed(db, source, model=str(model / "st"))
     build_tiny_bert(model, hidden=16)  # same path, same name: now 16-dim vectors
     source.write_text(source.read_text() + '{"id": "new", "text": "a new note"}\n')
     for mode in ("append", "incremental"):
         # Append finds out when writing its first rows, incremental just before its commit.
         with pytest.raises((EmbedPassError, RunError),
                            match="16-dim vectors but table 'docs' holds 32-dim ones; use --mode rebuild"):
-            embed(db, [source], model=str(model / "st"), mode=mode)
-    dataset = lance.dataset(table_uri(db, "docs"))
-    assert dataset.version == 1 and dataset.count_rows() == 20
+            embed(db, source, model=str(model / "st"), mode=mode)
+    table = dataset(db)
+    assert table.version == 1 and table.count_rows() == 20

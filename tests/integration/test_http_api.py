@@ -7,21 +7,17 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from actors.query import QueryActor
-from jobs.config import build_config
-from jobs.embed import run_embed
-from jobs.service import MAX_BODY, Tables, build_app
-from tests.conftest import SAMPLE_CORPUS
+from actors.query.actor import QueryActor
+from jobs.service.app import MAX_BODY, Tables, build_app
+from tests.support.embedding import copy_db
 
 QUERY = "a storm on a giant planet"
 
 
 @pytest.fixture(scope="module")
-def http_db(ray_cluster, tmp_path_factory):
-    db = str(tmp_path_factory.mktemp("http") / "db")
-    run_embed(build_config({"table": "sample", "db": db, "paths": [str(SAMPLE_CORPUS)],
-                            "model": "fake:64"}))
-    return db
+def http_db(fake_sample_db, tmp_path_factory):
+    """This module's copy of the session's sample table: projections add a cache table to it."""
+    return copy_db(fake_sample_db, tmp_path_factory.mktemp("http"))
 
 
 @pytest.fixture(scope="module")

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 
-import lance
 import numpy as np
 import pytest
 
-from jobs.config import build_config
-from jobs.embed import run_embed
 from jobs.errors import RunError
-from storage.db import table_uri
+from storage.provenance import provenance_of
 from storage.runs import list_runs
-from storage.schema import provenance_of
-from tests.conftest import corpus_records, write_jsonl
-
-
-def embed(db, table, paths, **settings):
-    return run_embed(build_config({"table": table, "db": db, "paths": [str(p) for p in paths],
-                                   **settings}))
-
-
-def dataset(db, table="docs", version=None):
-    return lance.dataset(table_uri(db, table), version=version)
+from tests.support.corpus import corpus_records, write_jsonl
+from tests.support.embedding import dataset, embed
 
 
 def by_id(data):
@@ -36,20 +25,28 @@ def leftovers(db):
     return sorted(n for n in os.listdir(db) if "__staging_" in n)
 
 
-@pytest.fixture
-def corpus(ray_cluster, db, tmp_path):
-    """A 200-document table made by a first (create) run, and its source file."""
-    records = corpus_records(200)
-    source = write_jsonl(tmp_path / "c.jsonl", records)
-    first = embed(db, "docs", [source], model="fake:16")
+@pytest.fixture(scope="module")
+def first_run(ray_cluster, tmp_path_factory) -> str:
+    """A 200-document table made by a first (create) run; each test changes a copy of it."""
+    folder = tmp_path_factory.mktemp("incremental")
+    first = embed(str(folder / "db"), write_jsonl(folder / "c.jsonl", corpus_records(200)),
+                  model="fake:16")
     assert (first.mode, first.embedded, first.version) == ("create", 200, 1)
-    return records, source
+    return str(folder / "db")
+
+
+@pytest.fixture
+def corpus(first_run, db, tmp_path):
+    """This test's copy of the first run's table, and a source file holding its 200 documents."""
+    shutil.copytree(first_run, db)
+    records = corpus_records(200)
+    return records, write_jsonl(tmp_path / "c.jsonl", records)
 
 
 def test_unchanged_corpus_embeds_nothing_and_adds_no_version(corpus, db):
     records, source = corpus
     before = dataset(db).to_table()
-    again = embed(db, "docs", [source], model="fake:16")  # no mode: incremental on a table
+    again = embed(db, source, model="fake:16")  # no mode: incremental on a table
     assert again.mode == "incremental"
     assert (again.read, again.embedded, again.skipped_unchanged, again.rejected) == (200, 0, 200, 0)
     assert (again.updated, again.inserted, again.deleted) == (0, 0, 0)
@@ -68,7 +65,7 @@ def test_editing_three_of_two_hundred_reembeds_exactly_three(corpus, db, tmp_pat
         if r["id"] in edited:
             r["text"] = f"rewritten: {r['text']} with new words entirely"
     write_jsonl(source, records)
-    summary = embed(db, "docs", [source], model="fake:16", mode="incremental")
+    summary = embed(db, source, model="fake:16", mode="incremental")
     assert (summary.embedded, summary.skipped_unchanged, summary.rejected) == (3, 197, 0)
     assert (summary.updated, summary.inserted, summary.deleted) == (3, 0, 0)
     assert summary.version == 2 and dataset(db).version == 2
@@ -90,17 +87,17 @@ def test_new_ids_are_inserted_and_missing_ones_deleted_only_when_asked(corpus, d
     gone = {r["id"] for r in records[10:15]}
     kept = [r for r in records if r["id"] not in gone]
     write_jsonl(source, kept)
-    plain = embed(db, "docs", [source], model="fake:16")
+    plain = embed(db, source, model="fake:16")
     assert (plain.embedded, plain.deleted, plain.version) == (0, 0, 1)
     assert dataset(db).count_rows() == 200  # without --delete-missing nothing is removed
-    summary = embed(db, "docs", [source], model="fake:16", delete_missing=True)
+    summary = embed(db, source, model="fake:16", delete_missing=True)
     assert (summary.read, summary.embedded, summary.deleted) == (195, 0, 5)
     assert summary.version == 2
     ids = set(dataset(db).to_table(columns=["id"]).column("id").to_pylist())
     assert len(ids) == 195 and not ids & gone
     more = kept + corpus_records(4, prefix="new")
     write_jsonl(source, more)
-    added = embed(db, "docs", [source], model="fake:16", delete_missing=True)
+    added = embed(db, source, model="fake:16", delete_missing=True)
     assert (added.embedded, added.inserted, added.updated, added.deleted) == (4, 4, 0, 0)
     assert dataset(db).count_rows() == 199 and added.version == 3
 
@@ -108,26 +105,26 @@ def test_new_ids_are_inserted_and_missing_ones_deleted_only_when_asked(corpus, d
 def test_a_model_or_setting_change_is_refused_without_rebuild(corpus, db):
     records, source = corpus
     with pytest.raises(RunError, match=r"model: 'fake:16' != 'fake:32'.*--mode rebuild"):
-        embed(db, "docs", [source], model="fake:32")
+        embed(db, source, model="fake:32")
     with pytest.raises(RunError, match=r"doc_prefix: '' != 'passage: '"):
-        embed(db, "docs", [source], model="fake:16", doc_prefix="passage: ", mode="incremental")
+        embed(db, source, model="fake:16", doc_prefix="passage: ", mode="incremental")
     assert dataset(db).version == 1
 
 
 def test_a_failed_incremental_run_leaves_the_table_and_no_staging(ray_cluster, db, tmp_path):
-    model = "python:tests.fault_encoders:breaks_on_third_call"
+    model = "python:tests.support.fault_encoders:breaks_on_third_call"
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(10))
-    embed(db, "docs", [source], model=model, batch_size=10)
+    embed(db, source, model=model, batch_size=10)
     write_jsonl(source, corpus_records(60, prefix="other"))
     with pytest.raises(Exception, match="batch 3"):
-        embed(db, "docs", [source], model=model, batch_size=5, actors=1)
+        embed(db, source, model=model, batch_size=5, actors=1)
     assert dataset(db).version == 1 and dataset(db).count_rows() == 10
     assert leftovers(db) == []
     assert list_runs(db, "docs")[-1]["status"] == "failed"
 
 
 def test_rebuild_switches_atomically_while_readers_keep_reading_then_restore(corpus, db, capsys):
-    from jobs.cli import main
+    from jobs.cli.main import main
 
     records, source = corpus
     old_vectors = dataset(db).to_table(columns=["id", "vector"])
@@ -149,7 +146,7 @@ def test_rebuild_switches_atomically_while_readers_keep_reading_then_restore(cor
     thread = threading.Thread(target=reader)
     thread.start()
     try:
-        rebuilt = embed(db, "docs", [source], model="fake:32", mode="rebuild")
+        rebuilt = embed(db, source, model="fake:32", mode="rebuild")
     finally:
         done.set()
         thread.join()
@@ -169,5 +166,5 @@ def test_rebuild_switches_atomically_while_readers_keep_reading_then_restore(cor
     assert restored.to_table(columns=["id", "vector"]).sort_by("id").equals(
         old_vectors.sort_by("id"))
     assert dataset(db, version=2).count_rows() == 200  # the rebuild stays restorable too
-    assert embed(db, "docs", [source], model="fake:16").embedded == 0
+    assert embed(db, source, model="fake:16").embedded == 0
     assert main(["restore", "docs", "99", "--db", db]) == 2

@@ -9,24 +9,20 @@ import lance
 import numpy as np
 import pytest
 
-from actors.projection import ProjectionError
-from actors.query import QueryActor
-from jobs.cli import main
-from jobs.config import build_config
-from jobs.embed import run_embed
+from actors.projection.core import ProjectionError
+from actors.query.actor import QueryActor
+from jobs.cli.main import main
 from storage.db import list_tables, table_uri
 from storage.names import companion
-from storage.projections import cached_versions
-from tests.conftest import SAMPLE_CORPUS, corpus_records, write_jsonl
+from storage.projection_cache import cached_versions
+from tests.support.corpus import SAMPLE_CORPUS, corpus_records, write_jsonl
+from tests.support.embedding import copy_db, embed
 
 
 @pytest.fixture(scope="module")
-def proj_db(ray_cluster, tmp_path_factory):
-    """The sample corpus (300 rows, 12 topics) embedded with the model-free hashing encoder."""
-    db = str(tmp_path_factory.mktemp("projection") / "db")
-    run_embed(build_config({"table": "sample", "db": db, "paths": [str(SAMPLE_CORPUS)],
-                            "model": "fake:64"}))
-    return db
+def proj_db(fake_sample_db, tmp_path_factory):
+    """This module's copy of the session's sample table (hashing encoder): it gains versions."""
+    return copy_db(fake_sample_db, tmp_path_factory.mktemp("projection"))
 
 
 def test_projection_shape_rows_and_colours(proj_db):
@@ -65,8 +61,7 @@ def test_new_table_version_projects_afresh(proj_db, tmp_path):
     actor = QueryActor(proj_db, "sample")
     before = actor.project(n=100, seed=5)
     extra = write_jsonl(tmp_path / "more.jsonl", corpus_records(20, prefix="extra"))
-    run_embed(build_config({"table": "sample", "db": proj_db, "mode": "incremental",
-                            "paths": [str(SAMPLE_CORPUS), str(extra)], "model": "fake:64"}))
+    embed(proj_db, [SAMPLE_CORPUS, extra], table="sample", mode="incremental", model="fake:64")
     after = actor.project(n=100, seed=5)
     assert after.version > before.version and not after.cached and after.rows == 320
     assert actor.project(n=100, seed=5).cached

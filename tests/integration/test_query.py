@@ -4,38 +4,29 @@ from __future__ import annotations
 
 import json
 
-import lance
 import numpy as np
 import pytest
 
-from actors.filters import FilterError
-from actors.query import MAX_K, QueryActor, QueryError, start_query_actor
-from actors.similarity import cosine_top_k
-from jobs.config import build_config
-from jobs.embed import run_embed
-from storage.db import TableNotFoundError, table_uri
-from tests.conftest import SAMPLE_CORPUS, corpus_records, write_jsonl
-
-
-def embed(db, table, paths, **settings):
-    return run_embed(build_config({"table": table, "db": db, "paths": [str(p) for p in paths],
-                                   **settings}))
+from actors.query.actor import MAX_K, QueryActor, QueryError, start_query_actor
+from actors.query.filters import FilterError
+from actors.query.similarity import cosine_top_k
+from storage.db import TableNotFoundError
+from tests.support.corpus import SAMPLE_CORPUS, corpus_records, write_jsonl
+from tests.support.embedding import embed, stored, vectors_of
 
 
 @pytest.fixture(scope="module")
 def sample_db(ray_cluster, tiny_bert, tmp_path_factory):
     """The bundled sample corpus embedded with the tiny BERT, truncated and with full vectors."""
     db = str(tmp_path_factory.mktemp("query") / "db")
-    embed(db, "sample", [SAMPLE_CORPUS], model=tiny_bert, truncate_dim=16, keep_full=True,
+    embed(db, SAMPLE_CORPUS, table="sample", model=tiny_bert, truncate_dim=16, keep_full=True,
           batch_size=64)
     return db
 
 
-def stored(db, table):
-    data = lance.dataset(table_uri(db, table)).to_table()
-    dim = data.schema.field("vector").type.list_size
-    vectors = np.asarray(data.column("vector").combine_chunks().flatten()).reshape(-1, dim)
-    return data, vectors
+def rows_and_vectors(db, table):
+    data = stored(db, table)
+    return data, vectors_of(data)
 
 
 def brute_force(data, vectors, query, k, mask=None):
@@ -53,7 +44,7 @@ FILTERS = [None, [("topic", "=", "music")],
 @pytest.mark.parametrize("k", [1, 5, 10, 40, 300])
 def test_top_k_equals_numpy_brute_force(sample_db, filters, k):
     actor = QueryActor(sample_db, "sample")
-    data, vectors = stored(sample_db, "sample")
+    data, vectors = rows_and_vectors(sample_db, "sample")
     query = "a storm on a giant planet"
     mask = None
     if filters:
@@ -75,7 +66,7 @@ def _holds(row, condition):
 
 def test_vector_query_similar_and_batch(sample_db):
     actor = QueryActor(sample_db, "sample")
-    data, vectors = stored(sample_db, "sample")
+    data, vectors = rows_and_vectors(sample_db, "sample")
     hits = actor.search(vectors[7].tolist(), 3)
     assert hits[0].id == data.column("id")[7].as_py() and hits[0].score == pytest.approx(1, abs=1e-5)
     similar = actor.similar("astronomy-001", 5)
@@ -91,8 +82,8 @@ def test_vector_query_similar_and_batch(sample_db):
 
 def test_rerank_rescores_candidates_on_the_full_vectors(sample_db):
     actor = QueryActor(sample_db, "sample")
-    data = lance.dataset(table_uri(sample_db, "sample")).to_table()
-    full = np.asarray(data.column("vector_full").combine_chunks().flatten()).reshape(300, -1)
+    data = stored(sample_db, "sample")
+    full = vectors_of(data, "vector_full")
     query = "ancient kings and queens"
     hits = actor.search(query, 10, rerank=True, refine=30)
     full_query = actor._encoder.embed_queries([query], full=True)[0]
@@ -123,17 +114,12 @@ def test_bad_queries_are_clear_errors(sample_db, db):
         QueryActor(sample_db, "../sample")
 
 
-def test_queries_use_the_tables_prefix_and_truncation(ray_cluster, db, tmp_path):
-    from sentence_transformers import SentenceTransformer
-
-    from actors.encoders import resolve_model_source
-
+def test_queries_use_the_tables_prefix_and_truncation(ray_cluster, db, tmp_path, minilm):
     source = write_jsonl(tmp_path / "c.jsonl", [{"id": f"d{i}", "text": t} for i, t in enumerate(
         ["The moon orbits the earth.", "Bread rises with yeast.", "Goals win football matches."])])
-    embed(db, "prefixed", [source], truncate_dim=128, doc_prefix="passage: ", query_prefix="query: ")
+    embed(db, source, table="prefixed", truncate_dim=128, doc_prefix="passage: ", query_prefix="query: ")
     actor = QueryActor(db, "prefixed")
-    model = SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device="cpu")
-    expected = model.encode(["query: what orbits the earth"])[0][:128]
+    expected = minilm.encode(["query: what orbits the earth"])[0][:128]
     expected /= np.linalg.norm(expected)
     got = actor.embed_query("what orbits the earth")
     assert got.shape == (128,)
@@ -144,37 +130,32 @@ def test_queries_use_the_tables_prefix_and_truncation(ray_cluster, db, tmp_path)
 def test_arithmetic_leaves_the_operands_out(ray_cluster, db, tmp_path):
     words = ["king", "queen", "man", "woman", "prince", "princess", "apple", "river"]
     source = write_jsonl(tmp_path / "w.jsonl", [{"id": w, "text": w} for w in words])
-    embed(db, "words", [source])
+    embed(db, source, table="words")
     hits = QueryActor(db, "words").arithmetic("king - man + woman", 3)
     assert not {"king", "man", "woman"} & {h.id for h in hits}
     assert hits[0].id == "queen"
 
 
 def test_ray_actor_answers_and_sees_new_versions(ray_cluster, db, tmp_path):
-    embed(db, "live", [write_jsonl(tmp_path / "a.jsonl", corpus_records(20))], model="fake:16")
+    embed(db, write_jsonl(tmp_path / "a.jsonl", corpus_records(20)), table="live", model="fake:16")
     actor = start_query_actor(db, "live")
     first = ray_cluster.get(actor.search.remote("space note", 50))
     assert len(first) == 20
-    embed(db, "live", [write_jsonl(tmp_path / "b.jsonl", corpus_records(5, prefix="new"))],
+    embed(db, write_jsonl(tmp_path / "b.jsonl", corpus_records(5, prefix="new")), table="live",
           model="fake:16", mode="append")
     again = ray_cluster.get(actor.search.remote("space note", 50))
     assert len(again) == 25 and ray_cluster.get(actor.info.remote())["version"] == 2
     ray_cluster.kill(actor)
 
 
-def test_index_search_and_cli(ray_cluster, db, tmp_path):
-    import subprocess
-    import sys
-
+def test_index_search_and_cli(ray_cluster, db, tmp_path, capsys):
+    from jobs.cli.main import main
     from storage.index import index_status
-    from tests.conftest import REPO
 
-    embed(db, "big", [write_jsonl(tmp_path / "a.jsonl", corpus_records(600))], model="fake:32")
-    cli = [sys.executable, "-m", "jobs.cli"]
-    built = subprocess.run([*cli, "index", "big", "--db", db, "--json"], capture_output=True,
-                           text=True, cwd=REPO, timeout=300)
-    assert built.returncode == 0, built.stderr
-    assert json.loads(built.stdout)["num_partitions"] == 24
+    embed(db, write_jsonl(tmp_path / "a.jsonl", corpus_records(600)), table="big", model="fake:32")
+    capsys.readouterr()
+    assert main(["index", "big", "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_partitions"] == 24
     assert index_status(db, "big")[0]["indexed_rows"] == 600
     actor = QueryActor(db, "big")
     query = "sport note number 7"
@@ -185,13 +166,11 @@ def test_index_search_and_cli(ray_cluster, db, tmp_path):
     best = exact[0].score
     assert "doc-0007" in {h.id for h in exact if h.score > best - 1e-6}
     assert len(hits) == 5 and abs(hits[0].score - best) < 1e-5
-    out = subprocess.run([*cli, "query", "big", query, "-k", "5", "--where", "year>=2000",
-                          "--nprobes", "24", "--refine", "10", "--json", "--db", db],
-                         capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert out.returncode == 0, out.stderr
+    assert main(["query", "big", query, "-k", "5", "--where", "year>=2000", "--nprobes", "24",
+                 "--refine", "10", "--json", "--db", db]) == 0
     filtered = actor.search(query, 1, filters=[("year", ">=", 2000)], exact=True)[0].score
-    assert abs(json.loads(out.stdout)[0]["score"] - filtered) < 1e-5
-    bad = subprocess.run([*cli, "query", "big", "x", "--where", "colour=red", "--db", db],
-                         capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert bad.returncode == 2 and "unknown filter column 'colour'" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    assert abs(json.loads(capsys.readouterr().out)[0]["score"] - filtered) < 1e-5
+    # In process, as the console script runs it; tests/integration/test_cli.py runs the script.
+    assert main(["query", "big", "x", "--where", "colour=red", "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "unknown filter column 'colour'" in err and "Traceback" not in err

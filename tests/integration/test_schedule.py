@@ -14,7 +14,7 @@ import lance
 
 from storage.db import table_uri
 from storage.runs import list_runs
-from tests.conftest import REPO, corpus_records, write_jsonl
+from tests.support.corpus import REPO, corpus_records, write_jsonl
 
 BIN = os.path.join(os.path.dirname(sys.executable), "embedfleet")
 
@@ -38,7 +38,8 @@ def test_schedule_skips_overlaps_survives_a_failed_run_and_keeps_history(ray_clu
     fixer = threading.Thread(target=fix_source_after_the_first_failure, args=(stop,))
     fixer.start()
     try:
-        done = subprocess.run([BIN, "schedule", str(spec), "--cron", "* * * * * *", "--for", "40"],
+        # 25 s of ticks hold a failed run, its fixed rerun and the skipped ticks in between.
+        done = subprocess.run([BIN, "schedule", str(spec), "--cron", "* * * * * *", "--for", "25"],
                               capture_output=True, text=True, cwd=REPO, timeout=400)
     finally:
         stop.set()

@@ -1,4 +1,8 @@
-"""`embedfleet serve` as a real process on Ray Serve: the API over HTTP, and the page in Chromium."""
+"""The service on Ray Serve in the session's cluster: the API over HTTP, and the page in Chromium.
+
+The `embedfleet serve` process itself (flags, token from the environment, SIGTERM) is driven in
+tests/integration/test_service_lockdown.py; here the same deployment is started in process.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +15,27 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import build_config
-from jobs.embed import run_embed
-from jobs.loadgen import ServeProcess, free_port
-from tests.conftest import REPO, SAMPLE_CORPUS
-from tests.http_client import call
+from tests.support.corpus import REPO
+from tests.support.embedding import copy_db
+from tests.support.http_client import call
+from tests.support.loadgen import free_port
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 QUERY = "a storm on a giant planet"
 
 
 @pytest.fixture(scope="module")
-def served(ray_cluster, tmp_path_factory):
-    """`embedfleet serve` in its own process (and its own local Ray) over the sample corpus."""
+def served(minilm_sample_db, tmp_path_factory):
+    """The service deployed by start_service over a copy of the real-model sample table."""
+    from jobs.service.serve import start_service, stop_service
+
     root = tmp_path_factory.mktemp("serve")
-    db = str(root / "db")
     # The real model: the page's screenshot should show real topics clustering.
-    run_embed(build_config({"table": "sample", "db": db, "paths": [str(SAMPLE_CORPUS)]}))
-    with ServeProcess(db, free_port(), str(root / "serve.log")) as server:
-        yield server.url, root
+    url = start_service(copy_db(minilm_sample_db, root), port=free_port())
+    try:
+        yield url, root
+    finally:
+        stop_service()
 
 
 def test_api_through_ray_serve(served):
@@ -47,19 +53,8 @@ def test_api_through_ray_serve(served):
     status, docs = call(url + "/docs")
     assert status == 200 and "swagger" in docs.lower()
     assert "/tables/{table}/projection" in call(url + "/openapi.json")[1]["paths"]
-
-
-def test_service_in_process_on_the_session_cluster(served):
-    from jobs.serve import start_service, stop_service
-
-    _, root = served
-    url = start_service(str(root / "db"), port=free_port())
-    try:
-        assert call(url + "/tables") == (200, {"tables": ["sample"]})
-        status, data = call(url + "/tables/sample/projection?n=40&color_by=year")
-        assert status == 200 and len(data["points"]) == 40 and data["colors"]["kind"] == "number"
-    finally:
-        stop_service()
+    status, data = call(url + "/tables/sample/projection?n=40&color_by=year")
+    assert status == 200 and len(data["points"]) == 40 and data["colors"]["kind"] == "number"
 
 
 def browser_or_skip(profile: Path):

@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
-import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from jobs.config import build_config
-from jobs.embed import run_embed
-from jobs.loadgen import ServeProcess, free_port, listening_addresses, run_load
-from tests.conftest import REPO, SAMPLE_CORPUS
-from tests.http_client import call
+from tests.support.embedding import copy_db
+from tests.support.http_client import call
+from tests.support.loadgen import ServeProcess, free_port, listening_addresses, run_load
 
 TOKEN = "correct-horse-battery"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def server(ray_cluster, tmp_path_factory):
-    """`embedfleet serve` with no --host, the token from $EMBEDFLEET_TOKEN only."""
+def server(ray_cluster, fake_sample_db, tmp_path_factory):
+    """`embedfleet serve` joined to the session's Ray: no --host, the token from $EMBEDFLEET_TOKEN."""
     root = tmp_path_factory.mktemp("locked")
-    db = str(root / "db")
-    run_embed(build_config({"table": "sample", "db": db, "paths": [str(SAMPLE_CORPUS)],
-                            "model": "fake:64"}))
-    with ServeProcess(db, free_port(), str(root / "serve.log"),
-                      env={"EMBEDFLEET_TOKEN": TOKEN}) as running:
+    address = ray_cluster.get_runtime_context().gcs_address
+    with ServeProcess(copy_db(fake_sample_db, root), free_port(), str(root / "serve.log"),
+                      env={"EMBEDFLEET_TOKEN": TOKEN}, address=address) as running:
         yield running
 
 
@@ -78,13 +73,34 @@ def test_injection_values_stay_literals(server):
         assert status == 200 and body["hits"] == [], value
 
 
-def test_client_data_is_never_unpickled(server):
-    payload = pickle.dumps({"query": "x", "k": 3})
-    status, body = call(server.url + "/tables/sample/search", payload, AUTH,
-                        content_type="application/octet-stream")
-    assert status == 400 and "not valid JSON" in body["error"]
-    for module in ("jobs/service.py", "jobs/serve.py", "actors/query.py"):
-        assert "pickle" not in Path(REPO / module).read_text(), module
+class Trap:
+    """Unpickling this creates a folder: a server that ever unpickled a body would leave it."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def test_pickled_bodies_are_refused_on_every_post_endpoint_and_never_unpickled(server, tmp_path):
+    pickle.loads(pickle.dumps(Trap(str(tmp_path / "armed"))))  # the trap does spring when loaded
+    assert os.path.isdir(tmp_path / "armed")
+    marker = str(tmp_path / "unpickled")
+    payload = pickle.dumps(Trap(marker))
+    paths = call(server.url + "/openapi.json", headers=AUTH)[1]["paths"]
+    posts = [p.format(table="sample", doc_id="astronomy-001") for p, ops in paths.items()
+             if "post" in ops]
+    assert "/tables/sample/search" in posts
+    for path in posts:
+        for content_type in ("application/octet-stream", "application/python-pickle",
+                             "application/json"):
+            status, body = call(server.url + path, payload, AUTH, content_type=content_type)
+            assert 400 <= status < 500 and isinstance(body, dict), (path, content_type, body)
+            assert set(body) == {"error"} and "Traceback" not in body["error"], body
+            if path == "/tables/sample/search":
+                assert status == 400 and "not valid JSON" in body["error"], body
+    assert not os.path.exists(marker)
 
 
 def test_bounded_load_from_8_clients_has_no_errors(server):

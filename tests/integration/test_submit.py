@@ -19,7 +19,7 @@ import pytest
 
 from storage.db import table_uri
 from storage.runs import list_runs
-from tests.conftest import corpus_records, write_jsonl
+from tests.support.corpus import corpus_records, write_jsonl
 
 BIN = os.path.dirname(sys.executable)
 PORT_FLAGS = ("--port", "--dashboard-port", "--dashboard-agent-listen-port",

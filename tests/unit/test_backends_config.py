@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from actors.batching import default_batch_tokens
-from jobs.config import ConfigError, ModelConfig, build_config
-from jobs.rows import config_fingerprint
-from storage.schema import Provenance
+from actors.config import ModelConfig, model_config_of
+from actors.encoders.batching import default_batch_tokens
+from jobs.config import build_config
+from storage.errors import ConfigError
+from storage.provenance import Provenance, config_differences, config_fingerprint
 
 
 def test_quantize_must_suit_the_backend():
@@ -40,11 +41,11 @@ def test_provenance_records_quantize_and_reads_tables_written_before_it():
     old = {"model": "m", "dim": 4, "native_dim": 4, "truncate_dim": None, "normalized": True,
            "doc_prefix": "", "query_prefix": "", "max_seq_length": None, "backend": "torch",
            "dtype": "float32"}
-    assert Provenance.from_json(json.dumps(old)).quantize == "none"
-    int8 = Provenance(**{**old, "backend": "onnx", "quantize": "int8"})
+    assert model_config_of(Provenance.from_json(json.dumps(old))).quantize == "none"
+    int8 = Provenance.build(ModelConfig(model="m", backend="onnx", quantize="int8"), 4, 4)
     assert Provenance.from_json(int8.to_json()).quantize == "int8"
-    differences = Provenance(**{**old, "backend": "onnx"}).config_differences(int8)
-    assert differences == ["quantize: 'none' != 'int8'"]
+    before = model_config_of(Provenance.from_json(json.dumps({**old, "backend": "onnx"})))
+    assert config_differences(before, model_config_of(int8)) == ["quantize: 'none' != 'int8'"]
 
 
 def test_default_micro_batch_budget_depends_on_the_device():

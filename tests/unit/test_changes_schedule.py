@@ -10,11 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from jobs.changes import ChangeError, diff_rows, id_filter, keys_in
-from jobs.config import ConfigError
-from jobs.modes import resolve_mode
-from jobs.schedule import Scheduler, next_tick, overlap_decision, parse_cron
-from jobs.submit import entrypoint, is_loopback, job_settings
+from jobs.embed.changes import ChangeError, diff_rows, id_filter, keys_in
+from jobs.embed.modes import resolve_mode
+from jobs.ops.schedule import Scheduler, next_tick, overlap_decision, parse_cron
+from jobs.ops.submit import entrypoint, is_loopback, job_config
+from storage.errors import ConfigError
 
 
 def test_diff_skips_unchanged_updates_changed_inserts_new_and_lists_missing():
@@ -55,15 +55,14 @@ def test_job_settings_make_local_paths_absolute_and_drop_the_gcs_address(tmp_pat
     spec = tmp_path / "job.yaml"
     spec.write_text("table: docs\nsource: [data/a.jsonl, 's3://bucket/b.jsonl']\n"
                     "ray_address: 10.0.0.1:6379\nmodel: {model: 'fake:16'}\n")
-    settings = job_settings(str(spec), {"mode": "rebuild"}, cwd="/work/here")
-    assert settings["paths" if "paths" in settings else "source"] == [
-        "/work/here/data/a.jsonl", "s3://bucket/b.jsonl"]
-    assert settings["db"].startswith("/") and "ray_address" not in settings
-    assert settings["mode"] == "rebuild"
-    assert "ray_address" in job_settings(str(spec), cwd="/w", submitted=False)
+    config = job_config(str(spec), {"mode": "rebuild"}, cwd="/work/here")
+    assert config.source.paths == ("/work/here/data/a.jsonl", "s3://bucket/b.jsonl")
+    assert config.db.startswith("/") and config.ray_address is None
+    assert config.mode == "rebuild"
+    assert job_config(str(spec), cwd="/w", submitted=False).ray_address == "10.0.0.1:6379"
     spec.write_text("table: docs\nsource: [a.jsonl]\nmode: sideways\n")
     with pytest.raises(ConfigError, match="mode must be one of"):
-        job_settings(str(spec))
+        job_config(str(spec))
 
 
 def test_entrypoint_survives_the_shell_and_loopback_detection():

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.clip import clip_long_texts
+from actors.encoders.clip import clip_long_texts
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,8 @@ def test_a_clipped_text_gives_the_same_token_ids(tokenizer, text, max_tokens):
 def test_a_5_mb_text_embeds_fast_and_as_without_clipping(tiny_bert):
     import time
 
+    from actors.config import ModelConfig
     from actors.encoders import load_encoder
-    from jobs.config import ModelConfig
 
     encoder = load_encoder(ModelConfig(model=tiny_bert))
     words = ["alpha", "beta", "漢字", "😀", "שלום"]

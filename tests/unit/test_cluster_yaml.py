@@ -7,7 +7,7 @@ import copy
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from tests.conftest import REPO
+from tests.support.corpus import REPO
 
 CLUSTER = REPO / "cluster.yaml"
 

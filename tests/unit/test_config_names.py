@@ -1,7 +1,8 @@
 import pytest
 
-from jobs.capacity import actor_resources, capacity_problem
-from jobs.config import ConfigError, build_config, load_spec, parse_actors
+from jobs.config import build_config, load_spec, parse_actors
+from jobs.embed.capacity import actor_resources, capacity_problem
+from storage.errors import ConfigError
 from storage.names import TableNameError, companion, is_companion, validate_table_name
 
 

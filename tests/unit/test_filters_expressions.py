@@ -2,8 +2,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from actors.expressions import ExpressionError, combine, parse_expression
-from actors.filters import Condition, FilterError, parse_where, render_filter
+from actors.query.expressions import ExpressionError, combine, parse_expression
+from actors.query.filters import Condition, FilterError, parse_where, render_filter
 
 SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("topic", pa.string()),
                     ("year", pa.int64()), ("score", pa.float64()), ("ok", pa.bool_()),

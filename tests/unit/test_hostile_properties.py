@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from actors.filters import FilterError, render_filter
-from jobs.parse import iter_line_chunks, parse_jsonl_lines, parse_text_lines, read_csv
-from jobs.rows import validate_rows
+from actors.query.filters import FilterError, render_filter
+from jobs.embed.parse import iter_line_chunks, parse_jsonl_lines, parse_text_lines, read_csv
+from jobs.embed.rows import validate_rows
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import time
+
+import pytest
 
 from storage.locks import table_write_lock
 
@@ -31,7 +34,17 @@ def test_a_second_writer_waits_for_the_first(tmp_path):
     assert (tmp_path / "docs.lance.lock").exists()
 
 
-def test_object_store_uris_are_not_locked(tmp_path):
-    with table_write_lock("s3://bucket/db/docs.lance"):
+@pytest.mark.parametrize("uri, locked", [
+    ("s3://bucket/db/docs.lance", False), ("gs://bucket/docs.lance", False),
+    ("az://container/db/docs.lance", False), ("file://{tmp}/docs.lance", True),
+    ("{tmp}/docs.lance", True),
+])
+def test_object_store_uris_are_not_locked(tmp_path, monkeypatch, uri, locked):
+    # A lock on "s3://..." taken as a local path would create s3:/bucket/... under the cwd.
+    monkeypatch.chdir(tmp_path)
+    taken, real_flock = [], fcntl.flock
+    monkeypatch.setattr(fcntl, "flock", lambda handle, op: taken.append(op) or real_flock(handle, op))
+    with table_write_lock(uri.format(tmp=tmp_path)):
         pass
-    assert list(tmp_path.iterdir()) == []
+    assert taken == ([fcntl.LOCK_EX, fcntl.LOCK_UN] if locked else [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["docs.lance.lock"] if locked else [])

@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from jobs.eval_data import read_retrieval, read_sts
-from jobs.evaluate import run_settings, sts_ids
-from jobs.metrics import (
+from jobs.eval.data import read_retrieval, read_sts
+from jobs.eval.metrics import (
     mean_over_queries,
     ndcg_at_k,
     rank_average,
@@ -18,6 +17,7 @@ from jobs.metrics import (
     spearman,
     trec_order,
 )
+from jobs.eval.run import run_settings, sts_ids
 
 
 def test_ranks_and_spearman_match_scipy_with_ties():

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.config import ModelConfig
-from jobs.parse import (
+from actors.config import ModelConfig
+from jobs.embed.parse import (
     iter_line_chunks,
     parse_jsonl_lines,
     parse_text_lines,
@@ -15,10 +15,9 @@ from jobs.parse import (
     read_file_tables,
     to_arrow_column,
 )
-from jobs.plan import find_duplicates, plan_rows
-from jobs.rows import (
+from jobs.embed.plan import find_duplicates, plan_rows
+from jobs.embed.rows import (
     cast_carried,
-    config_fingerprint,
     content_hashes,
     fill_raw_records,
     row_keys,
@@ -27,6 +26,7 @@ from jobs.rows import (
     unify_types,
     validate_rows,
 )
+from storage.provenance import config_fingerprint
 
 
 def reasons(table):
@@ -166,6 +166,6 @@ def test_raw_record_is_filled_for_rejected_rows_only():
                                        ("b.parquet", "parquet"), ("c.csv", "csv"), ("d.txt", "text"),
                                        ("e.bin", None)])
 def test_detect_format(path, fmt):
-    from jobs.sources import detect_format
+    from jobs.embed.sources import detect_format
 
     assert detect_format(path) == fmt

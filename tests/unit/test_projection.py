@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from actors.projection import (
+from actors.projection.core import (
     Projection,
     ProjectionError,
     ProjectionParams,

@@ -2,7 +2,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jobs.sources import SourceError, check_sources, resolve_sources
+from jobs.embed.sources import SourceError, check_sources, resolve_sources
 
 
 def test_directories_globs_and_hidden_files(tmp_path):

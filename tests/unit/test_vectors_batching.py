@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from actors.batching import padding_ratio, plan_micro_batches
-from actors.similarity import cosine_top_k
+from actors.encoders.batching import padding_ratio, plan_micro_batches
+from actors.query.similarity import cosine_top_k
 from actors.vectors import l2_normalize, postprocess, truncate
 
 

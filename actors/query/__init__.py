@@ -1,0 +1,1 @@
+"""The query side: QueryActor (actor.py), query embedding, filters, vector expressions, exact similarity."""

@@ -1,0 +1,106 @@
+"""Query commands: `query`, `similar` and `index`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+
+from actors.query.defaults import ANN_REFINE, MAX_K, RERANK_REFINE
+from storage.defaults import DEFAULT_INDEX_KIND, INDEX_KINDS
+
+
+def register(sub, default_db: str) -> None:
+    """Add the query commands to the CLI."""
+    query = sub.add_parser("query", help="cosine top-k for a text (or a vector arithmetic)")
+    query.add_argument("table")
+    query.add_argument("text", help='query text, or with --arithmetic "king - man + woman"')
+    _common(query, default_db)
+    query.add_argument("--rerank", action="store_true",
+                       help="two-stage: candidates on the truncated vectors, rerank on vector_full")
+    query.add_argument("--arithmetic", action="store_true", help="read TEXT as a + / - expression")
+    query.add_argument("--exact", action="store_true", help="flat scan even if an index exists")
+    query.set_defaults(func=cmd_query)
+    similar = sub.add_parser("similar", help="rows closest to a stored row, itself excluded")
+    similar.add_argument("table")
+    similar.add_argument("id")
+    _common(similar, default_db)
+    similar.set_defaults(func=cmd_similar)
+    index = sub.add_parser("index", help="build the ANN index of a table's vectors")
+    index.add_argument("table")
+    index.add_argument("--type", dest="kind", choices=INDEX_KINDS, default=DEFAULT_INDEX_KIND)
+    index.add_argument("--num-partitions", type=int, help="IVF partitions (default ~sqrt(rows))")
+    index.add_argument("--num-sub-vectors", type=int, help="PQ sub-vectors (default dim/8)")
+    index.add_argument("--db", default=default_db)
+    index.add_argument("--json", action="store_true")
+    index.set_defaults(func=cmd_index)
+
+
+def _common(parser: argparse.ArgumentParser, default_db: str) -> None:
+    parser.add_argument("-k", type=int, default=10, help=f"results, 1..{MAX_K} (default 10)")
+    parser.add_argument("--where", action="append", default=[],
+                        help="filter like 'year>=2020' or \"topic = 'space'\" (repeat to AND)")
+    parser.add_argument("--nprobes", type=int,
+                        help="IVF partitions to probe on an indexed table (default: a tenth of "
+                             "the partitions the default index makes, at least 20)")
+    parser.add_argument("--refine", type=int,
+                        help="candidates per result re-scored exactly: on the full vectors with "
+                             f"--rerank (default {RERANK_REFINE}), by the ANN index otherwise "
+                             f"(default {ANN_REFINE})")
+    parser.add_argument("--db", default=default_db)
+    parser.add_argument("--json", action="store_true")
+
+
+def _filters(args):
+    from actors.query.filters import parse_where
+
+    return [parse_where(w) for w in args.where]
+
+
+def cmd_query(args) -> int:
+    """Print the top-k rows for a query text."""
+    from actors.query.actor import QueryActor
+
+    actor = QueryActor(args.db, args.table)
+    if args.arithmetic:
+        hits = actor.arithmetic(args.text, args.k, _filters(args))
+    else:
+        hits = actor.search(args.text, args.k, _filters(args), rerank=args.rerank,
+                            refine=args.refine, nprobes=args.nprobes, exact=args.exact)
+    print_hits(hits, args.json)
+    return 0
+
+
+def cmd_similar(args) -> int:
+    """Print the rows closest to a stored row."""
+    from actors.query.actor import QueryActor
+
+    print_hits(QueryActor(args.db, args.table).similar(args.id, args.k, _filters(args)), args.json)
+    return 0
+
+
+def cmd_index(args) -> int:
+    """Build the table's ANN index and print its parameters."""
+    from storage.index import build_index
+
+    overrides = {k: v for k, v in (("num_partitions", args.num_partitions),
+                                   ("num_sub_vectors", args.num_sub_vectors)) if v is not None}
+    params = build_index(args.db, args.table, args.kind, **overrides)
+    print(json.dumps(params) if args.json else
+          "built " + ", ".join(f"{k}={v}" for k, v in params.items()))
+    return 0
+
+
+def print_hits(hits, as_json: bool) -> None:
+    """Hits as a JSON list, or as a table of rank, score, id and text cut to the terminal."""
+    if as_json:
+        print(json.dumps([h.to_dict() for h in hits], default=str))
+        return
+    width = shutil.get_terminal_size((100, 20)).columns
+    id_width = min(max([len(h.id) for h in hits] + [2]), 24)
+    print(f"{'#':>3}  {'score':>6}  {'id':<{id_width}}  text")
+    for rank, hit in enumerate(hits, 1):
+        room = max(width - id_width - 18, 20)
+        text = " ".join(hit.text.split())
+        text = text if len(text) <= room else text[: room - 1] + "…"
+        print(f"{rank:>3}  {hit.score:6.4f}  {hit.id[:id_width]:<{id_width}}  {text}")

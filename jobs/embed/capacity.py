@@ -1,0 +1,54 @@
+"""How much of the cluster each embedder actor asks for, and whether the pool can start."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from storage.errors import UserError
+
+# Read and write tasks mostly wait on I/O; asking a quarter CPU each keeps them from
+# starving the model actors, and leaving this much free keeps them from being starved.
+IO_TASK_CPUS = 0.25
+
+
+class CapacityError(UserError, RuntimeError):
+    """The actor pool asks for more than the cluster has."""
+
+
+@dataclass(frozen=True)
+class ActorResources:
+    """Resources per embedder actor and the torch threads it should run."""
+
+    cpus: float
+    gpus: float
+    threads: int
+
+
+def actor_resources(cluster_cpus: float, cluster_gpus: float, min_actors: int, max_actors: int,
+                    cpus_per_actor: float | None, gpus_per_actor: float | None) -> ActorResources:
+    """Fill in unset values: GPUs when the cluster has them; on CPU, share the CPUs out."""
+    gpus = gpus_per_actor if gpus_per_actor is not None else (1.0 if cluster_gpus > 0 else 0.0)
+    if cpus_per_actor is None:
+        if gpus > 0:
+            cpus_per_actor = 1.0
+        else:
+            share = (cluster_cpus - IO_TASK_CPUS) / max_actors
+            cpus_per_actor = max(0.1, math.floor(share * 20) / 20)  # 0.05 steps
+    threads = max(1, round(cpus_per_actor)) if gpus == 0 else 1
+    return ActorResources(cpus=cpus_per_actor, gpus=gpus, threads=threads)
+
+
+def capacity_problem(cluster_cpus: float, cluster_gpus: float, min_actors: int,
+                     resources: ActorResources) -> str | None:
+    """Why `min_actors` actors plus the I/O tasks cannot all run now, or None if they can."""
+    need_cpus = min_actors * resources.cpus + IO_TASK_CPUS
+    if need_cpus > cluster_cpus + 1e-9:
+        return (f"{min_actors} actor(s) x {resources.cpus:g} CPU + {IO_TASK_CPUS} CPU for reading "
+                f"need {need_cpus:g} CPUs but the cluster has {cluster_cpus:g}; lower --actors "
+                "or --cpus-per-actor")
+    need_gpus = min_actors * resources.gpus
+    if need_gpus > cluster_gpus + 1e-9:
+        return (f"{min_actors} actor(s) x {resources.gpus:g} GPU need {need_gpus:g} GPUs but the "
+                f"cluster has {cluster_gpus:g}; lower --actors or --gpus-per-actor")
+    return None

@@ -1,0 +1,245 @@
+"""The embed job: read -> validate -> plan -> embed on an actor pool -> one atomic commit.
+
+Run it as `embedfleet embed ...` or, on a cluster, as
+`ray job submit --working-dir . -- python -m jobs.embed ...` (same arguments).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+
+from actors.encoders import check_truncation
+from jobs.config import EmbedConfig
+from jobs.embed.capacity import IO_TASK_CPUS, ActorResources
+from jobs.embed.changes import ChangeSet, id_filter
+from jobs.embed.modes import check_mode
+from jobs.embed.plan import RowPlan, plan_line
+from jobs.embed.planning import plan_pass
+from jobs.embed.pool import (
+    ACTOR_RESTARTS,
+    add_embed_stage,
+    ensure_ray,
+    plan_resources,
+    pool_class,
+    release_pool,
+)
+from jobs.embed.progress import ProgressReporter, quiet_ray_data
+from jobs.embed.sources import SourceFile, check_sources, resolve_sources
+from jobs.embed.stages import prepare_rows
+from jobs.embed.summary import RunSummary
+from jobs.errors import EmbedPassError, RunError, root_cause
+from storage.commit import commit_rejects, commit_table
+from storage.db import table_uri
+from storage.index import refresh_index
+from storage.names import companion, staging, validate_table_name
+from storage.provenance import Provenance, config_fingerprint
+from storage.runs import record_run
+from storage.schema import table_schema, vector_type
+from storage.sink import RunSink, WriteReport
+from storage.upsert import remove_dataset, upsert_staged
+
+log = logging.getLogger("embedfleet")
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    """A run checked and connected, before any pass: what both a run and a dry run start from."""
+
+    config: EmbedConfig
+    run_id: str
+    started: datetime
+    sources: list[SourceFile]
+    mode: str
+    read_version: int | None
+    existing: pa.Schema | None
+    fingerprint: str
+    resources: ActorResources
+    datasource: object
+
+    @property
+    def incremental(self) -> bool:
+        """True when the run diffs the source against the table."""
+        return self.mode == "incremental"
+
+
+def open_run(config: EmbedConfig, progress: ProgressReporter) -> OpenRun:
+    """Check everything that can be checked before reading a row, then join or start Ray."""
+    from jobs.embed.datasource import CorpusDatasource
+
+    validate_table_name(config.table)
+    check_truncation(config.model)
+    started = datetime.now(UTC)
+    run_id = config.run_id or f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    sources = resolve_sources(config.source.paths, config.source.format)
+    check_sources(sources, config.source.id_column, config.source.text_column)
+    mode, read_version, existing = check_mode(config)
+    local = ensure_ray(config.ray_address)
+    quiet_ray_data(progress.verbose)
+    resources = plan_resources(config, local)
+    datasource = CorpusDatasource(sources, config.source.id_column, config.source.text_column)
+    return OpenRun(config, run_id, started, sources, mode, read_version, existing,
+                   config_fingerprint(config.model), resources, datasource)
+
+
+def run_embed(config: EmbedConfig, progress: ProgressReporter | None = None) -> RunSummary:
+    """Run one embed job end to end and return its summary (also recorded in the runs table).
+
+    `progress` shows the run to a person (nothing is shown without one).
+    """
+    progress = progress or ProgressReporter(enabled=False)
+    run = open_run(config, progress)
+    summary = RunSummary(table=config.table, run_id=run.run_id, mode=run.mode)
+    # An incremental run's rows go to a private staging dataset, upserted in one commit.
+    staged = table_uri(config.db, staging(config.table, run.run_id)) if run.incremental else None
+    clock = time.perf_counter()  # the run's time, not the cluster's start-up
+    try:
+        plan, changes = plan_pass(run)
+        summary.read, summary.skipped_unchanged = plan.read, plan.skipped
+        progress.note(plan_line(plan, len(run.sources), time.perf_counter() - clock))
+        report = _embed_pass(run, plan, _sink(run, plan, staged), progress)
+        _commit_run(run, plan, report, changes, staged, summary)
+        if summary.version != run.read_version:
+            summary.index = _refresh_index(config)
+    except Exception as exc:
+        summary.status, summary.error = "failed", f"{type(exc).__name__}: {exc}"
+        summary.seconds = time.perf_counter() - clock
+        _record(config, summary, run.started)
+        raise
+    finally:
+        if staged is not None:
+            remove_dataset(staged)
+    summary.seconds = time.perf_counter() - clock
+    _record(config, summary, run.started)
+    return summary
+
+
+def _sink(run: OpenRun, plan: RowPlan, staged: str | None) -> RunSink:
+    config = run.config
+    return RunSink(staged or table_uri(config.db, config.table),
+                   table_uri(config.db, companion(config.table, "rejects")), plan.carried,
+                   run.run_id, np.datetime64(run.started.replace(tzinfo=None), "us"),
+                   [s.path for s in run.sources], config.compute.write_batch_rows,
+                   "create" if run.incremental else run.mode)
+
+
+def _commit_run(run: OpenRun, plan: RowPlan, report: WriteReport, changes: ChangeSet | None,
+                staged: str | None, summary: RunSummary) -> None:
+    """Check the counts add up, then commit the table (one version) and the rejects."""
+    config = run.config
+    summary.embedded, summary.rejected = report.embedded, report.rejected
+    summary.tokens, summary.actors = report.tokens, report.actors
+    if not summary.balanced():
+        raise RunError(f"rows do not add up: read {summary.read} but embedded "
+                       f"{summary.embedded} + skipped {summary.skipped_unchanged} + rejected "
+                       f"{summary.rejected}; the source changed during the run? nothing was "
+                       "committed")
+    if run.incremental:
+        _upsert(config, report, run.read_version, run.existing, changes, staged, summary)
+    else:
+        summary.version = _commit(config, run.mode, plan, report, run.read_version)
+        summary.inserted = summary.embedded
+    commit_rejects(table_uri(config.db, companion(config.table, "rejects")),
+                   report.reject_fragments)
+    if summary.version is None:
+        raise RunError(f"no row could be embedded ({report.rejected} rejected; see "
+                       f"{companion(config.table, 'rejects')}); table {config.table!r} "
+                       "unchanged")
+
+
+def prepared_rows(run: OpenRun, plan: RowPlan):
+    """The embedding pass's input: rows read again, the plan applied (skips, rejects), hashed."""
+    import ray
+
+    return (ray.data.read_datasource(run.datasource, num_cpus=IO_TASK_CPUS)
+            .map_batches(prepare_rows, batch_format="pyarrow", batch_size=None,
+                         num_cpus=IO_TASK_CPUS,
+                         fn_kwargs={"plan": plan, "fingerprint": run.fingerprint}))
+
+
+def _embed_pass(run: OpenRun, plan: RowPlan, sink: RunSink,
+                progress: ProgressReporter) -> WriteReport:
+    """Second pass: prepare rows, embed them on the actor pool, write uncommitted fragments."""
+
+    if plan.read == plan.skipped:
+        return WriteReport()  # every row is in the table unchanged: nothing to read again
+    embedder = pool_class(run.run_id)
+    ds = prepared_rows(run, plan)
+    if plan.to_embed > 0:  # only rejects left: no model needs to load to record them
+        counter = progress.start(plan.read - plan.skipped)
+        ds = add_embed_stage(ds, embedder, run.config, run.resources, counter)
+    failure = None
+    try:
+        ds.write_datasink(sink, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    except Exception as exc:  # noqa: BLE001 - re-raised below without Ray's frames
+        failure = root_cause(exc)
+        log.error("embedding pass failed: %s", failure)
+        if failure.startswith(("ActorUnavailableError", "ActorDiedError")):
+            failure = (f"an embedder actor died and was not restarted (each restarts at most "
+                       f"{ACTOR_RESTARTS} times: a batch that crashes its process every time, "
+                       f"or out of memory?): {failure}")
+    finally:
+        progress.stop()
+    release_pool(embedder)
+    if failure is not None:
+        # Ray Data's error keeps the executor alive through traceback frames: drop it and
+        # raise a plain error.
+        del ds
+        gc.collect()
+        raise EmbedPassError(failure)
+    return sink.report
+
+
+def _schema(config: EmbedConfig, plan: RowPlan, report: WriteReport) -> pa.Schema:
+    provenance = Provenance.build(config.model, report.dim, report.native_dim)
+    full = vector_type(report.native_dim, config.model.dtype) if config.model.keep_full else None
+    return table_schema(plan.carried, vector_type(report.dim, config.model.dtype), provenance, full)
+
+
+def _commit(config: EmbedConfig, mode: str, plan: RowPlan, report: WriteReport,
+            read_version: int | None) -> int | None:
+    if not report.fragments:
+        return read_version if mode == "append" else None
+    return commit_table(table_uri(config.db, config.table), report.fragments,
+                        _schema(config, plan, report), "overwrite" if mode == "rebuild" else mode,
+                        read_version)
+
+
+def _upsert(config: EmbedConfig, report: WriteReport, read_version: int,
+            existing: pa.Schema, changes: ChangeSet, staged: str, summary: RunSummary) -> None:
+    """Commit an incremental run: one merge_insert of the changed rows (and deletes), or nothing."""
+    table_dim = existing.field("vector").type.list_size
+    if report.fragments and report.dim != table_dim:
+        raise RunError(f"the model now gives {report.dim}-dim vectors but table "
+                       f"{config.table!r} holds {table_dim}-dim ones; use --mode rebuild")
+    deletes = id_filter(changes.missing_ids) if changes.missing_ids else None
+    result = upsert_staged(config.db, config.table, staged, report.fragments, existing, deletes,
+                           read_version)
+    summary.version = result.version
+    summary.updated, summary.inserted, summary.deleted = (result.updated, result.inserted,
+                                                          result.deleted)
+
+
+def _refresh_index(config: EmbedConfig) -> str:
+    """Build or refresh the ANN index; a failure is a warning: the run's outcome is its commit."""
+    try:
+        return refresh_index(config.db, config.table, config.index_threshold, config.index_type)
+    except Exception as exc:  # noqa: BLE001 - the rows are committed; searches stay exact
+        reason = root_cause(exc)
+        log.warning("index on %s failed after the commit (searches stay exact): %s", config.table,
+                    reason)
+        return f"failed: {reason}"
+
+
+def _record(config: EmbedConfig, summary: RunSummary, started: datetime) -> None:
+    try:
+        record_run(config.db, config.table, summary.to_dict(), started, datetime.now(UTC))
+    except Exception:  # noqa: BLE001 - a failed history write must not hide the run's outcome
+        log.exception("could not record run %s", summary.run_id)
