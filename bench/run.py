@@ -27,6 +27,7 @@ from machine import BENCH_DIR, REPO, load_note, machine_name  # noqa: E402
 BENCHMARKS = [
     ("throughput", "bench/throughput.py", [], ["--docs", "100", "--sentences", "300"]),
     ("pipeline", "bench/pipeline.py", [], ["--rows", "10000", "20000"]),
+    ("scale", "bench/scale.py", [], ["--sizes", "20000", "50000"]),
     ("query_latency", "bench/query_latency.py", [], ["--sizes", "20000", "--queries", "50"]),
     ("umap", "bench/umap.py", [], ["--sizes", "500", "--rows", "2000"]),
     ("rerank_recall", "bench/rerank_recall.py", [], ["--max-docs", "300", "--refine", "4"]),

@@ -79,6 +79,7 @@ class EmbedConfig:
     index_type: str = DEFAULT_INDEX_KIND
     run_id: str | None = None  # set by a scheduler so its tick and the run share one id
     dry_run: bool = False  # plan, count tokens, estimate the time; commit nothing
+    fresh: bool = False  # discard a dead run of this table instead of resuming it
 
     def __post_init__(self) -> None:
         if self.index_type not in INDEX_KINDS:

@@ -1,11 +1,12 @@
 """Leftovers of runs that died before committing: staging datasets and unreferenced data files.
 
 A run that is killed (SIGKILL, a lost driver or head node) commits nothing, so readers never
-see its files, but they stay on disk: an incremental run's staging dataset, and the fragment
-files its write tasks put into the table's and the rejects table's folders. A later run does
-not touch them; `embedfleet cleanup` removes them. Two rules keep that safe: a file that any
-version of the table references is never removed (every version stays readable and
-restorable), and only files older than a cutoff go, so a run still in progress keeps its own.
+see its files, but they stay on disk for a resume: its staging area (write records, an
+incremental run's private dataset), and the fragment files its write tasks put into the
+table's and the rejects table's folders. Running it again resumes it; `embedfleet cleanup`
+discards them instead. Three rules keep that safe: a file that any version of the table
+references is never removed (every version stays readable and restorable), only files older
+than a cutoff go, and a staging area whose driver is alive (it holds the area's lock) stays.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow.fs as pafs
 
 from storage.db import dataset_or_none, db_path, table_uri
 from storage.names import companion, staging, validate_table_name
+from storage.run_stage import RunStage, filesystem, is_in_use
 
 
 @dataclass
@@ -31,10 +33,6 @@ class Leftovers:
     def to_dict(self) -> dict:
         """Plain data, for --json."""
         return {"staging": self.staging, "files": self.files, "bytes": self.bytes}
-
-
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
 
 
 def _files(fs: pafs.FileSystem, path: str, recursive: bool) -> list[pafs.FileInfo]:
@@ -59,19 +57,23 @@ def find_leftovers(db: str, table: str, older_than_s: float) -> Leftovers:
     validate_table_name(table)
     cutoff = time.time() - older_than_s
     found = Leftovers()
-    fs, root = _filesystem(db_path(db))
+    fs, root = filesystem(db_path(db))
     prefix = staging(table, "")
     for entry in fs.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
         base = entry.base_name
         if entry.type != pafs.FileType.Directory or not base.startswith(prefix):
             continue
+        stage = RunStage(db, table, base[len(prefix):])
+        manifest = stage.manifest()
+        if manifest is not None and is_in_use(stage, manifest):
+            continue  # a live run's area, however old its files: its driver holds the lock
         files = _files(fs, entry.path, recursive=True)
         if all(f.mtime.timestamp() < cutoff for f in files):
             found.staging.append(entry.path)
             found.bytes += sum(f.size for f in files)
     for name in (table, companion(table, "rejects")):
         referenced = referenced_files(db, name)
-        for f in _files(fs, f"{_filesystem(table_uri(db, name))[1]}/data", recursive=False):
+        for f in _files(fs, f"{filesystem(table_uri(db, name))[1]}/data", recursive=False):
             if f.base_name not in referenced and f.mtime.timestamp() < cutoff:
                 found.files.append(f.path)
                 found.bytes += f.size
@@ -80,7 +82,7 @@ def find_leftovers(db: str, table: str, older_than_s: float) -> Leftovers:
 
 def remove_leftovers(db: str, found: Leftovers) -> None:
     """Delete what find_leftovers returned."""
-    fs, _ = _filesystem(db_path(db))
+    fs, _ = filesystem(db_path(db))
     for path in found.staging:
         fs.delete_dir(path)
     for path in found.files:

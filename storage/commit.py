@@ -51,7 +51,7 @@ def check_unmoved(uri: str, read_version: int | None) -> None:
 
     read_version None means the run planned to create the table.
     """
-    latest = _latest_version(uri)
+    latest = latest_version(uri)
     if latest == read_version:
         return
     name = uri.rstrip("/").rsplit("/", 1)[-1].removesuffix(".lance")
@@ -68,13 +68,13 @@ def commit_rejects(uri: str, fragments: list[str]) -> int | None:
     if not fragments:
         return None
     frags = _fragments(fragments)
-    version = _latest_version(uri)
+    version = latest_version(uri)
     if version is None:
         try:
             op = lance.LanceOperation.Overwrite(REJECTS_SCHEMA, frags)
             return lance.LanceDataset.commit(uri, op, max_retries=0).version
         except OSError:
-            version = _latest_version(uri)
+            version = latest_version(uri)
             if version is None:
                 raise
             # Another run created it first; an Overwrite now would drop that run's rejects.
@@ -83,7 +83,8 @@ def commit_rejects(uri: str, fragments: list[str]) -> int | None:
                                      read_version=version).version
 
 
-def _latest_version(uri: str) -> int | None:
+def latest_version(uri: str) -> int | None:
+    """The newest committed version of a dataset, or None if it has none."""
     try:
         return lance.dataset(uri).version
     except (ValueError, FileNotFoundError, OSError):

@@ -7,6 +7,7 @@ one new table version after every write task succeeded (see storage/commit.py).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ray.data.datasource import Datasink
 
+from storage.run_stage import RunStage, WriteRecord
 from storage.schema import REJECTS_SCHEMA, TIMESTAMP, VECTOR, table_schema
 
 ACTOR, TOKENS = "_actor", "_tokens"
@@ -50,8 +52,9 @@ class RunSink(Datasink):
     """Splits each block into embedded rows (table fragments) and rejected rows (rejects)."""
 
     def __init__(self, table_uri: str, rejects_uri: str, carried: pa.Schema, run_id: str,
-                 embedded_at, source_paths: list[str], rows_per_write: int, mode: str):
-        self.table_uri, self.rejects_uri = table_uri, rejects_uri
+                 embedded_at, source_paths: list[str], rows_per_write: int, mode: str,
+                 stage: RunStage | None = None):
+        self.table_uri, self.rejects_uri, self.stage = table_uri, rejects_uri, stage
         self.carried, self.run_id, self.embedded_at = carried, run_id, embedded_at
         self.source_paths = source_paths
         self.rows_per_write = rows_per_write
@@ -91,6 +94,11 @@ class RunSink(Datasink):
             frags = write_fragments(self._reject_rows(bad), self.rejects_uri, schema=REJECTS_SCHEMA)
             report.reject_fragments = [json.dumps(f.to_json()) for f in frags]
             report.rejected = bad.num_rows
+        if self.stage is not None:
+            # Durable before the task reports success: a run that dies later resumes from it.
+            self.stage.write_record(good.select(["id", "content_hash"]), WriteRecord(
+                uuid.uuid4().hex, self.run_id, good.num_rows, report.fragments,
+                report.reject_fragments, report.dim, report.native_dim))
         return report
 
     def _check_dim(self, vector: pa.DataType) -> None:

@@ -13,7 +13,7 @@ import lance
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from storage.commit import CommitConflictError, commit_table
+from storage.commit import CommitConflictError, commit_table, latest_version
 from storage.db import connect, table_uri
 from storage.locks import table_write_lock
 
@@ -37,7 +37,10 @@ def upsert_staged(db: str, table: str, staging_uri: str, fragments: list[str], s
     if not fragments and delete_filter is None:
         return UpsertResult(version=read_version)
     if fragments:
-        commit_table(staging_uri, fragments, schema, "create", None, lock=False)  # private
+        # Private to the run; a resumed run may find the dead run's commit of it there.
+        staged_version = latest_version(staging_uri)
+        commit_table(staging_uri, fragments, schema, "overwrite" if staged_version else "create",
+                     staged_version, lock=False)
     with table_write_lock(table_uri(db, table)):
         handle = connect(db).open_table(table)
         if handle.version != read_version:

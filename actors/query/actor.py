@@ -1,28 +1,38 @@
-"""The query side: cosine top-k, filters, similar-by-id, vector arithmetic, Matryoshka rerank.
+"""The query side: cosine top-k, filters, similar-by-id, vector arithmetic, Matryoshka rerank,
+BM25 and hybrid (BM25 + vector, fused by reciprocal rank).
 
 `QueryActor` is plain Python (use it in-process) and a Ray actor via `start_query_actor`.
 Queries are embedded exactly as the table's documents were: model, query prefix,
 max_seq_length, truncation and normalization all come from the table's provenance.
+A table that fits EXACT_MEMORY_BYTES has its vectors held in memory (actors/query/memory.py):
+exact searches (no ANN index, or `exact=True`) are one matrix product there, and ANN
+candidates are re-scored there; larger tables are searched by LanceDB alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
 import pyarrow as pa
 
 from actors.config import model_config_of
-from actors.query.defaults import ANN_REFINE, MAX_K, RERANK_REFINE
+from actors.query.defaults import ANN_REFINE, EXACT_MEMORY_BYTES, MAX_K, RERANK_REFINE
 from actors.query.encoder import QueryEncoder
 from actors.query.expressions import combine, parse_expression
 from actors.query.filters import render_filter
-from storage.db import open_table
+from actors.query.fusion import fuse_hits
+from actors.query.memory import MemoryVectors, refine_memory, search_memory
+from actors.query.results import Hit, hits_of
+from actors.query.results import rerank as rerank_full
+from storage.db import dataset_or_none, open_table
 from storage.errors import UserError
-from storage.index import default_nprobes, has_vector_index
+from storage.index import default_nprobes, index_status
 from storage.provenance import provenance_of
 from storage.schema import HIDDEN_COLUMNS
+
+__all__ = ["MAX_K", "Hit", "QueryActor", "QueryError", "RowNotFoundError", "check_k",
+           "start_query_actor"]
 
 
 class QueryError(UserError, ValueError):
@@ -31,25 +41,6 @@ class QueryError(UserError, ValueError):
 
 class RowNotFoundError(QueryError):
     """A query names a row id the table does not have."""
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One result: id, cosine similarity, text, and the row's carried columns."""
-
-    id: str
-    score: float
-    text: str
-    columns: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        """Flat JSON-ready form: id, score, text, then the carried columns."""
-        return {"id": self.id, "score": self.score, "text": self.text,
-                **{k: _plain(v) for k, v in self.columns.items()}}
-
-
-def _plain(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def check_k(k) -> int:
@@ -74,6 +65,7 @@ class QueryActor:
                                       ).open_table(table)
         self.db, self.name, self._device = db, table, device or _device()
         self._version, self._encoder = None, None
+        self._memory = MemoryVectors(EXACT_MEMORY_BYTES)
         self._sync()
 
     def _sync(self) -> None:
@@ -87,15 +79,23 @@ class QueryActor:
             raise QueryError(f"table {self.name!r} has no embedfleet provenance; cannot embed queries")
         if self._encoder is None or model_config_of(provenance) != self._encoder.config:
             self._encoder = QueryEncoder(provenance, self._device)
+        indexes = index_status(self.db, self.name, text=True)
+        self._indexed = any("vector" in i["columns"] for i in indexes)
+        self._text_indexed = any("text" in i["columns"] for i in indexes)
+        self._nprobes = default_nprobes(self._table.count_rows()) if self._indexed else 0
         self.provenance, self.schema, self._version = provenance, schema, version
         self._columns = [n for n in schema.names if n not in HIDDEN_COLUMNS]
-        self._indexed = has_vector_index(self.db, self.name)
-        self._nprobes = default_nprobes(self._table.count_rows()) if self._indexed else 0
+        self._dataset = None  # the Lance dataset of this version, opened by the first search
 
     @property
     def version(self) -> int:
         """The table version the last query ran against."""
         return self._version
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of vectors held in memory (0 until the first search, or load_vectors, loads them)."""
+        return self._memory.nbytes
 
     def info(self) -> dict:
         """Table name, version, rows and dim, for clients."""
@@ -119,34 +119,50 @@ class QueryActor:
 
     def search(self, query, k: int = 10, filters=None, rerank: bool = False,
                refine: int | None = None, nprobes: int | None = None,
-               exact: bool = False) -> list[Hit]:
+               exact: bool = False, hybrid: bool = False) -> list[Hit]:
         """Top-k by cosine for a text or a vector, optionally filtered and reranked.
 
-        An indexed table is searched through its ANN index unless `exact` asks for a flat scan.
+        An indexed table is searched through its ANN index unless `exact` asks for an exact
+        one. `hybrid` fuses this ranking with BM25 over `text` (reciprocal rank, k from each
+        side; scores are RRF relevance): it needs a text query.
         """
+        if isinstance(query, str):
+            return self.search_batch([query], k, filters, rerank, refine, nprobes, exact, hybrid)[0]
         k = check_k(k)
         self._sync()
-        if isinstance(query, str):
-            vector = self.embed_query(query)
-            full = self._encoder.embed_queries([query], full=True)[0] if rerank else None
-        else:
-            vector, full = self._check_vector(query), None
-            if rerank:
-                raise QueryError("rerank needs a text query (the full-size query vector)")
-        return self._search_vector(vector, k, render_filter(filters, self.schema), rerank, full,
-                                   refine=refine, nprobes=nprobes, exact=exact)
+        vector = self._check_vector(query)
+        if rerank or hybrid:
+            raise QueryError(f"{'rerank' if rerank else 'hybrid search'} needs a text query"
+                             + (" (the full-size query vector)" if rerank else " (its words)"))
+        return self._dense([vector], k, render_filter(filters, self.schema), refine=refine,
+                           nprobes=nprobes, exact=exact)[0]
 
     def search_batch(self, texts: list[str], k: int = 10, filters=None, rerank: bool = False,
-                     refine: int | None = None, nprobes: int | None = None) -> list[list[Hit]]:
-        """Top-k for many texts, embedded as one batch."""
+                     refine: int | None = None, nprobes: int | None = None,
+                     exact: bool = False, hybrid: bool = False) -> list[list[Hit]]:
+        """Top-k for many texts, embedded as one batch (and, in memory, ranked as one product)."""
         k = check_k(k)
         self._sync()
         texts = [_check_text(t) for t in texts]
         where = render_filter(filters, self.schema)
         vectors = self._encoder.embed_queries(texts)
-        fulls = self._encoder.embed_queries(texts, full=True) if rerank else [None] * len(texts)
-        return [self._search_vector(v, k, where, rerank, f, refine=refine, nprobes=nprobes)
-                for v, f in zip(vectors, fulls, strict=True)]
+        fulls = self._encoder.embed_queries(texts, full=True) if rerank else None
+        dense = self._dense(vectors, k, where, rerank, fulls, refine=refine, nprobes=nprobes,
+                            exact=exact)
+        if not hybrid:
+            return dense
+        return [fuse_hits(d, self._keyword(t, k, where), k) for d, t in zip(dense, texts, strict=True)]
+
+    def bm25_search(self, text: str, k: int = 10, filters=None) -> list[Hit]:
+        """Top-k by BM25 over `text` alone (the full-text index); scores are BM25 scores."""
+        return self.bm25_search_batch([text], k, filters)[0]
+
+    def bm25_search_batch(self, texts: list[str], k: int = 10, filters=None) -> list[list[Hit]]:
+        """bm25_search for many texts."""
+        k = check_k(k)
+        self._sync()
+        where = render_filter(filters, self.schema)
+        return [self._keyword(_check_text(t), k, where) for t in texts]
 
     def similar(self, doc_id: str, k: int = 10, filters=None) -> list[Hit]:
         """The k rows closest to a stored row's vector, the row itself excluded."""
@@ -158,7 +174,7 @@ class QueryActor:
             raise RowNotFoundError(f"no row with id {doc_id!r} in table {self.name!r}")
         vector = np.asarray(found.column("vector")[0].as_py(), dtype=np.float32)
         conditions = [("id", "!=", str(doc_id)), *_conditions(filters)]
-        return self._search_vector(vector, k, render_filter(conditions, self.schema))
+        return self._dense([vector], k, render_filter(conditions, self.schema))[0]
 
     def arithmetic(self, expression: str, k: int = 10, filters=None) -> list[Hit]:
         """Rows closest to a signed sum like "king - man + woman"; operands are left out."""
@@ -168,8 +184,8 @@ class QueryActor:
         vectors = self._encoder.embed_queries([phrase for _, phrase in terms])
         target = combine(vectors, [sign for sign, _ in terms])
         operands = {phrase.strip().lower() for _, phrase in terms}
-        hits = self._search_vector(target, min(k + len(operands), MAX_K),
-                                   render_filter(filters, self.schema))
+        hits = self._dense([target], min(k + len(operands), MAX_K),
+                           render_filter(filters, self.schema))[0]
         return [h for h in hits if h.text.strip().lower() not in operands][:k]
 
     def _check_vector(self, query) -> np.ndarray:
@@ -184,17 +200,51 @@ class QueryActor:
             raise QueryError("query vector must be finite and not all zero")
         return vector / np.linalg.norm(vector)
 
-    def _search_vector(self, vector: np.ndarray, k: int, where: str | None, rerank: bool = False,
-                       full: np.ndarray | None = None, *, refine: int | None = None,
-                       nprobes: int | None = None, exact: bool = False) -> list[Hit]:
+    def _dense(self, vectors, k: int, where: str | None, rerank: bool = False, fulls=None, *,
+               refine: int | None = None, nprobes: int | None = None,
+               exact: bool = False) -> list[list[Hit]]:
+        """Top-k per query vector: in memory when exact and held, else through LanceDB."""
         # refine and nprobes left None take the defaults (actors/query/defaults.py), so every
         # kind of query searches an index alike.
         if rerank and "vector_full" not in self.schema.names:
             raise QueryError(f"table {self.name!r} has no vector_full column: embed with "
                              "--truncate-dim and --keep-full to rerank")
         limit = min(k * max(refine or RERANK_REFINE, 1), MAX_K) if rerank else k
+        columns = self._columns + (["vector_full"] if rerank else [])
+        state = self._memory_state()
+        if state is not None and (exact or not self._indexed):
+            found = [(f.rows, f.scores) for f in
+                     search_memory(state, np.asarray(vectors), limit, where, columns)]
+        elif state is not None:
+            found = [(f.rows, f.scores) for f in refine_memory(
+                state, np.asarray(vectors), limit, where, columns, nprobes or self._nprobes,
+                max(refine or ANN_REFINE, 1))]
+        else:
+            found = [self._lancedb_search(v, limit, where, columns, nprobes, refine, exact)
+                     for v in vectors]
+        out = []
+        for i, (result, scores) in enumerate(found):
+            if rerank:
+                result, scores = rerank_full(result, fulls[i], k)
+            out.append(self._hits(result, scores))
+        return out
+
+    def load_vectors(self) -> int:
+        """Load the current version's vectors into memory now (else the first query does); bytes held."""
+        self._sync()
+        self._memory_state()
+        return self.memory_bytes
+
+    def _memory_state(self):
+        """The in-memory vectors of this version (exact search, ANN refine), or None if too big."""
+        if self._dataset is None:
+            self._dataset = dataset_or_none(self.db, self.name, self._version)
+        return self._memory.current(self._dataset) if self._dataset is not None else None
+
+    def _lancedb_search(self, vector, limit: int, where: str | None, columns: list[str],
+                        nprobes: int | None, refine: int | None, exact: bool):
         query = self._table.search(vector, vector_column_name="vector").distance_type("cosine") \
-            .limit(limit).select(self._columns + (["vector_full"] if rerank else []))
+            .limit(limit).select(columns)
         if where:
             query = query.where(where, prefilter=True)
         if exact:
@@ -203,27 +253,23 @@ class QueryActor:
             query = query.nprobes(nprobes or self._nprobes).refine_factor(
                 max(refine or ANN_REFINE, 1))
         result = query.to_arrow()
-        scores = 1.0 - result.column("_distance").to_numpy()
-        if rerank:
-            result, scores = _rerank(result, full, k)
-        return self._hits(result, scores)
+        return result, 1.0 - result.column("_distance").to_numpy()
+
+    def _keyword(self, text: str, k: int, where: str | None) -> list[Hit]:
+        """BM25 top-k over `text`, filtered first like every other search."""
+        if not self._text_indexed:
+            raise QueryError(f"table {self.name!r} has no full-text index: build it with "
+                             f"`embedfleet index {self.name} --fts` (embed runs build it with the "
+                             "ANN index, past --index-threshold rows, and keep it fresh)")
+        query = self._table.search(text, query_type="fts", fts_columns="text").limit(k) \
+            .select(self._columns)
+        if where:
+            query = query.where(where, prefilter=True)
+        result = query.to_arrow()
+        return self._hits(result, result.column("_score").to_numpy())
 
     def _hits(self, result: pa.Table, scores: np.ndarray) -> list[Hit]:
-        carried = [c for c in self._columns if c not in ("id", "text")]
-        rows = result.select(["id", "text", *carried]).to_pylist()
-        return [Hit(r["id"], float(s), r["text"], {c: r[c] for c in carried})
-                for r, s in zip(rows, scores, strict=True)]
-
-
-def _rerank(result: pa.Table, full_query: np.ndarray, k: int) -> tuple[pa.Table, np.ndarray]:
-    """Re-score candidates by cosine on their full-size vectors and keep the best k."""
-    if result.num_rows == 0:
-        return result, np.zeros(0)
-    dim = result.schema.field("vector_full").type.list_size
-    full = np.asarray(result.column("vector_full").combine_chunks().flatten(), dtype=np.float64)
-    scores = full.reshape(result.num_rows, dim) @ full_query.astype(np.float64)
-    order = np.argsort(-scores, kind="stable")[:k]
-    return result.take(pa.array(order)), scores[order]
+        return hits_of(result, scores, [c for c in self._columns if c not in ("id", "text")])
 
 
 def _conditions(filters) -> list:

@@ -6,7 +6,12 @@ from __future__ import annotations
 # has its own, lower limit (jobs/service/app.py HTTP_MAX_K): it answers anyone who can reach it.
 MAX_K = 10_000
 RERANK_REFINE = 4  # rerank: k * this many candidates on the truncated vectors
-# ANN search: k * this many candidates re-scored exactly. PQ codes alone rank coarsely; with
-# 30x (and nprobes from default_nprobes) 1M clustered 384-d vectors reach recall@10 0.96
-# (docs/BENCHMARKS.md).
-ANN_REFINE = 30
+# ANN search: k * this many candidates re-scored exactly (from memory when the table fits
+# EXACT_MEMORY_BYTES). PQ codes alone rank coarsely; on 1M clustered 384-d vectors recall@10
+# stops rising past 20x, and nprobes (default_nprobes) sets the rest (docs/BENCHMARKS.md).
+ANN_REFINE = 20
+# A query actor holds a table's `vector` column in memory (float32, plus an 8-byte row id per
+# row) up to this many bytes: 1,000,000 x 384 takes 1.55 GB. Exact search is then one matrix
+# product, ANN candidates are re-scored without a disk read. Larger tables are left to
+# LanceDB, whose flat scan reads and decodes the column on every query.
+EXACT_MEMORY_BYTES = 2 * 1024**3

@@ -26,6 +26,10 @@ def register(sub, default_db: str) -> None:
                            help="two-stage search: truncated candidates reranked on full vectors")
     retrieval.add_argument("--both", action="store_true",
                            help="score every truncated dim with and without rerank")
+    retrieval.add_argument("--bm25", action="store_true",
+                           help="also score BM25 alone (the full-text index on text)")
+    retrieval.add_argument("--hybrid", action="store_true",
+                           help="also score hybrid search: BM25 + vector fused by reciprocal rank")
     retrieval.add_argument("--max-docs", type=int, help="only the first N documents (and the "
                            "queries judged against them)")
     _common(retrieval)
@@ -76,8 +80,9 @@ def cmd_retrieval(args) -> int:
 
     path = args.data or default_path("scifact")
     rerank = [False, True] if args.both else [args.rerank]
+    modes = ["dense", *(["bm25"] if args.bm25 else []), *(["hybrid"] if args.hybrid else [])]
     results = evaluate_retrieval(read_retrieval(path, max_docs=args.max_docs), settings_of(args),
-                                 dims_of(args), rerank)
+                                 dims_of(args), rerank, modes=modes)
     report(results, args, str(path))
     return 0
 
@@ -94,8 +99,19 @@ def report(results: list[dict], args, data: str) -> None:
         value = r[metric] * (100 if metric == "ndcg@10" else 1)
         extra = (f", recall@100 {100 * r['recall@100']:.2f}, {r['queries']} queries"
                  if r["task"] == "retrieval" else f", Pearson {r['pearson']:.2f}, {r['pairs']} pairs")
+        mode = r.get("mode", "dense")
         gap = (f" (published {published:.2f}, {value - published:+.2f})"
-               if args.model == DEFAULT_MODEL and r.get("queries", 300) == 300 else "")
-        print(f"{r['task']} dim {r['dim']}{' rerank' if r['rerank'] else ''} "
+               if args.model == DEFAULT_MODEL and r.get("queries", 300) == 300 and mode == "dense"
+               else "")
+        print(f"{r['task']} {_label(r)} "
               f"[{args.backend}/{args.quantize}]: {metric} {value:.2f}{gap}{extra} "
               f"({r['seconds']:.0f}s)")
+
+
+def _label(result: dict) -> str:
+    """'dim 384', 'dim 64 rerank', 'dim 384 hybrid' or 'bm25' (BM25 has no dim)."""
+    mode = result.get("mode", "dense")
+    if mode == "bm25":
+        return "bm25"
+    return (f"dim {result['dim']}{' rerank' if result['rerank'] else ''}"
+            f"{' hybrid' if mode == 'hybrid' else ''}")

@@ -19,15 +19,23 @@ def register(sub, default_db: str) -> None:
     query.add_argument("--rerank", action="store_true",
                        help="two-stage: candidates on the truncated vectors, rerank on vector_full")
     query.add_argument("--arithmetic", action="store_true", help="read TEXT as a + / - expression")
-    query.add_argument("--exact", action="store_true", help="flat scan even if an index exists")
+    query.add_argument("--exact", action="store_true",
+                       help="exact search even if an index exists (in memory when the table fits)")
+    mode = query.add_mutually_exclusive_group()
+    mode.add_argument("--hybrid", action="store_true",
+                      help="BM25 over text + vector search, fused by reciprocal rank")
+    mode.add_argument("--bm25", action="store_true", help="BM25 over text alone (keywords)")
     query.set_defaults(func=cmd_query)
     similar = sub.add_parser("similar", help="rows closest to a stored row, itself excluded")
     similar.add_argument("table")
     similar.add_argument("id")
     _common(similar, default_db)
     similar.set_defaults(func=cmd_similar)
-    index = sub.add_parser("index", help="build the ANN index of a table's vectors")
+    index = sub.add_parser("index", help="build the ANN index of a table's vectors (or --fts)")
     index.add_argument("table")
+    index.add_argument("--fts", action="store_true",
+                       help="build the full-text (BM25) index on text instead; embed runs then "
+                            "keep it fresh")
     index.add_argument("--type", dest="kind", choices=INDEX_KINDS, default=DEFAULT_INDEX_KIND)
     index.add_argument("--num-partitions", type=int, help="IVF partitions (default ~sqrt(rows))")
     index.add_argument("--num-sub-vectors", type=int, help="PQ sub-vectors (default dim/8)")
@@ -41,7 +49,7 @@ def _common(parser: argparse.ArgumentParser, default_db: str) -> None:
     parser.add_argument("--where", action="append", default=[],
                         help="filter like 'year>=2020' or \"topic = 'space'\" (repeat to AND)")
     parser.add_argument("--nprobes", type=int,
-                        help="IVF partitions to probe on an indexed table (default: a tenth of "
+                        help="IVF partitions to probe on an indexed table (default: 8%% of "
                              "the partitions the default index makes, at least 20)")
     parser.add_argument("--refine", type=int,
                         help="candidates per result re-scored exactly: on the full vectors with "
@@ -64,9 +72,12 @@ def cmd_query(args) -> int:
     actor = QueryActor(args.db, args.table)
     if args.arithmetic:
         hits = actor.arithmetic(args.text, args.k, _filters(args))
+    elif args.bm25:
+        hits = actor.bm25_search(args.text, args.k, _filters(args))
     else:
         hits = actor.search(args.text, args.k, _filters(args), rerank=args.rerank,
-                            refine=args.refine, nprobes=args.nprobes, exact=args.exact)
+                            refine=args.refine, nprobes=args.nprobes, exact=args.exact,
+                            hybrid=args.hybrid)
     print_hits(hits, args.json)
     return 0
 
@@ -80,12 +91,15 @@ def cmd_similar(args) -> int:
 
 
 def cmd_index(args) -> int:
-    """Build the table's ANN index and print its parameters."""
-    from storage.index import build_index
+    """Build the table's ANN index (or its full-text one) and print its parameters."""
+    from storage.index import build_index, build_text_index
 
-    overrides = {k: v for k, v in (("num_partitions", args.num_partitions),
-                                   ("num_sub_vectors", args.num_sub_vectors)) if v is not None}
-    params = build_index(args.db, args.table, args.kind, **overrides)
+    if args.fts:
+        params = build_text_index(args.db, args.table)
+    else:
+        overrides = {k: v for k, v in (("num_partitions", args.num_partitions),
+                                       ("num_sub_vectors", args.num_sub_vectors)) if v is not None}
+        params = build_index(args.db, args.table, args.kind, **overrides)
     print(json.dumps(params) if args.json else
           "built " + ", ".join(f"{k}={v}" for k, v in params.items()))
     return 0

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+
+from jobs.service.defaults import DEFAULT_MAX_BATCH, DEFAULT_WAIT_MS
 
 
 def register(sub, default_db: str) -> None:
@@ -28,10 +31,19 @@ def register(sub, default_db: str) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--token", default=os.environ.get("EMBEDFLEET_TOKEN"),
                        help="require 'Authorization: Bearer TOKEN' (default $EMBEDFLEET_TOKEN)")
+    serve.add_argument("--no-token", action="store_true",
+                       help="serve a non-loopback --host without a token: anyone who can reach "
+                            "it reads every table")
     serve.add_argument("--replicas", type=int, default=1, help="Serve replicas (default 1)")
     serve.add_argument("--cpus-per-replica", type=float, default=1)
     serve.add_argument("--max-tables", type=int, default=4,
                        help="tables each replica keeps open (least recently used close first)")
+    serve.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
+                       help="concurrent searches of a table embedded in one model call "
+                            f"(default {DEFAULT_MAX_BATCH}; 1 turns batching off)")
+    serve.add_argument("--batch-wait-ms", type=float, default=DEFAULT_WAIT_MS,
+                       help="how long a search waits for others to share its batch "
+                            f"(default {DEFAULT_WAIT_MS:g} ms)")
     serve.add_argument("--address", dest="ray_address",
                        help="Ray cluster to join ('local' starts a private one; default: a running "
                             "local cluster, else a new one)")
@@ -62,16 +74,44 @@ def cmd_project(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    """Start the service and block until Ctrl-C."""
-    from jobs.service.serve import serve_forever, start_service
+    """Start the service and block until Ctrl-C or SIGTERM."""
+    from jobs.service.serve import serve_forever
     from storage.errors import ConfigError
 
     if args.replicas < 1 or args.max_tables < 1 or not 0 < args.port < 65536:
         raise ConfigError("--replicas and --max-tables must be at least 1, --port 1..65535")
-    url = start_service(args.db, args.host, args.port, token=args.token or None,
-                        replicas=args.replicas, cpus_per_replica=args.cpus_per_replica,
-                        max_tables=args.max_tables, address=args.ray_address)
-    print(f"serving {url} (API docs at {url}/docs; Ctrl-C stops)"
-          + (" - bearer token required" if args.token else ""), flush=True)
-    serve_forever(url)
+    if args.max_batch < 1 or args.batch_wait_ms < 0:
+        raise ConfigError("--max-batch must be at least 1 and --batch-wait-ms at least 0")
+    token = args.token or None
+    check_exposure(args.host, token, args.no_token)
+    def announce(url: str) -> None:
+        print(f"serving {url} (API docs at {url}/docs; Ctrl-C stops)"
+              + (" - bearer token required" if token else ""), flush=True)
+
+    serve_forever(announce, args.ray_address, db=args.db, host=args.host, port=args.port,
+                  token=token, replicas=args.replicas, cpus_per_replica=args.cpus_per_replica,
+                  max_tables=args.max_tables, max_batch=args.max_batch,
+                  batch_wait_ms=args.batch_wait_ms)
     return 0
+
+
+def check_exposure(host: str, token: str | None, no_token: bool) -> None:
+    """Refuse to serve every table to the network without a token, unless told to."""
+    from storage.errors import ConfigError
+
+    if token or no_token or is_loopback(host):
+        return
+    raise ConfigError(
+        f"--host {host} serves every table to the network, and no token is set: pass --token TOKEN "
+        "or set $EMBEDFLEET_TOKEN (clients then send 'Authorization: Bearer TOKEN'), or pass "
+        "--no-token to serve without one")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address (or 'localhost') reaches this machine only; unknown names do not."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name could resolve anywhere: treat it as exposed

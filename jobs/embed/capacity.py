@@ -7,9 +7,16 @@ from dataclasses import dataclass
 
 from storage.errors import UserError
 
-# Read and write tasks mostly wait on I/O; asking a quarter CPU each keeps them from
-# starving the model actors, and leaving this much free keeps them from being starved.
-IO_TASK_CPUS = 0.25
+# Read, prepare and write tasks mostly wait on I/O. The actor pool leaves IO_RESERVE_CPUS free
+# and each such task asks for IO_TASK_CPUS, so all three stages (and a few tasks of each) fit
+# in the reserve at once: were each to ask for the whole reserve, a read task could hold it
+# while its output waits for a prepare or write task that cannot be scheduled (a stall seen
+# at 10M rows on 2 CPUs).
+IO_RESERVE_CPUS = 0.25
+IO_TASK_CPUS = 0.08
+# The planning pass runs before any actor: its tasks hash and sort, so they ask for a real share
+# (and a 2-CPU machine starts 4 worker processes for them, not 25).
+PLAN_TASK_CPUS = 0.5
 
 
 class CapacityError(UserError, RuntimeError):
@@ -33,7 +40,7 @@ def actor_resources(cluster_cpus: float, cluster_gpus: float, min_actors: int, m
         if gpus > 0:
             cpus_per_actor = 1.0
         else:
-            share = (cluster_cpus - IO_TASK_CPUS) / max_actors
+            share = (cluster_cpus - IO_RESERVE_CPUS) / max_actors
             cpus_per_actor = max(0.1, math.floor(share * 20) / 20)  # 0.05 steps
     threads = max(1, round(cpus_per_actor)) if gpus == 0 else 1
     return ActorResources(cpus=cpus_per_actor, gpus=gpus, threads=threads)
@@ -42,9 +49,9 @@ def actor_resources(cluster_cpus: float, cluster_gpus: float, min_actors: int, m
 def capacity_problem(cluster_cpus: float, cluster_gpus: float, min_actors: int,
                      resources: ActorResources) -> str | None:
     """Why `min_actors` actors plus the I/O tasks cannot all run now, or None if they can."""
-    need_cpus = min_actors * resources.cpus + IO_TASK_CPUS
+    need_cpus = min_actors * resources.cpus + IO_RESERVE_CPUS
     if need_cpus > cluster_cpus + 1e-9:
-        return (f"{min_actors} actor(s) x {resources.cpus:g} CPU + {IO_TASK_CPUS} CPU for reading "
+        return (f"{min_actors} actor(s) x {resources.cpus:g} CPU + {IO_RESERVE_CPUS} CPU for reading "
                 f"need {need_cpus:g} CPUs but the cluster has {cluster_cpus:g}; lower --actors "
                 "or --cpus-per-actor")
     need_gpus = min_actors * resources.gpus

@@ -60,6 +60,9 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", default=None,
                         help="plan only: rows to embed, rejects, tokens, rows over the model's "
                              "window and an estimated time; commits nothing")
+    parser.add_argument("--fresh", action="store_true", default=None,
+                        help="discard what a dead run of this table wrote instead of resuming "
+                             "it (by default the same command resumes a run that died)")
     parser.add_argument("--json", action="store_true",
                         help="print only the summary, as JSON (no progress)")
     parser.add_argument("--verbose", action="store_true",

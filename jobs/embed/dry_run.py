@@ -37,6 +37,7 @@ class DryRun:
     new: int = 0
     changed: int = 0
     unchanged: int = 0
+    resumed: int = 0
     to_delete: int = 0
     rejected: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
@@ -54,7 +55,10 @@ class DryRun:
         """What a person reads."""
         out = [f"dry run of {self.table} ({self.mode}): nothing was committed",
                f"  read {self.read:,} rows: {self.to_embed:,} to embed ({self.new:,} new, "
-               f"{self.changed:,} changed), {self.unchanged:,} unchanged, {self.rejected:,} "
+               f"{self.changed:,} changed), "
+               + (f"{self.resumed:,} already written by a dead run (reused), " if self.resumed
+                  else "")
+               + f"{self.unchanged:,} unchanged, {self.rejected:,} "
                f"rejected, {self.to_delete:,} to delete"]
         out += [f"  rejected, {reason}: {count:,}" for reason, count in self.rejects_by_reason.items()]
         if self.tokens is not None:
@@ -92,6 +96,19 @@ def count_block(batch: pa.Table, model: ModelConfig) -> pa.Table:
                      "rejects": [json.dumps(reasons)]})
 
 
+class BlockCounter:
+    """count_block in an actor that keeps its model's tokenizer between blocks."""
+
+    def __init__(self, model: ModelConfig):
+        from actors.encoders.tokens import token_counter
+
+        self.model = model
+        token_counter(model)  # load it now, once per actor
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return count_block(batch, self.model)
+
+
 def embeddable_only(batch: pa.Table) -> pa.Table:
     """The rows of a prepared block that reach the model (id and text)."""
     return batch.filter(pc.is_null(batch.column("_reject"))).select(["id", "text"])
@@ -115,26 +132,40 @@ def calibrate(options: EncoderOptions, texts: list[str]) -> dict:
 def dry_run(config: EmbedConfig, progress: ProgressReporter | None = None) -> DryRun:
     """Plan the run, count its tokens, calibrate the model; commit nothing."""
     from jobs.embed.planning import plan_pass
+    from jobs.embed.resume import find_resumable
     from jobs.embed.run import open_run, prepared_rows
+    from storage.run_stage import RunStage
 
     progress = progress or ProgressReporter(enabled=False)
     run = open_run(config, progress)
-    plan, changes = plan_pass(run)
-    report = DryRun(table=config.table, mode=run.mode, read=plan.read, to_embed=plan.to_embed,
-                    unchanged=plan.skipped)
-    report.new, report.changed = (plan.to_embed, 0) if changes is None else (
-        changes.to_insert, changes.to_update)
-    report.to_delete = len(changes.missing_ids) if changes is not None else 0
-    if plan.read > plan.skipped:
-        _count(report, prepared_rows(run, plan), config.model)
-    if report.to_embed:
-        _estimate(report, run, prepared_rows(run, plan))
+    # Its own scratch area (no manifest: never taken for a dead run); a dead run is only read.
+    work = RunStage(config.db, config.table, f"dryrun-{run.run_id}")
+    try:
+        plan, changes, _ = plan_pass(run, work, find_resumable(run, read_only=True))
+        report = DryRun(table=config.table, mode=run.mode, read=plan.read,
+                        to_embed=plan.to_embed, unchanged=plan.skipped, resumed=plan.resumed)
+        report.new, report.changed = (plan.to_embed + plan.resumed, 0) if changes is None else (
+            changes.to_insert, changes.to_update)
+        report.to_delete = changes.to_delete if changes is not None else 0
+        if plan.to_read_again:
+            _count(report, prepared_rows(run, plan), config.model)
+        if report.to_embed:
+            _estimate(report, run, prepared_rows(run, plan))
+    finally:
+        work.remove()
     return report
 
 
+
 def _count(report: DryRun, rows, model: ModelConfig) -> None:
-    blocks = rows.map_batches(count_block, batch_format="pyarrow", batch_size=None,
-                              num_cpus=IO_TASK_CPUS, fn_kwargs={"model": model}).take_all()
+    import ray
+
+    # Counting actors, not tasks: each loads the tokenizer once (seconds), however many blocks;
+    # the pool grows with the corpus up to half the cluster's CPUs.
+    counters = max(1, int(ray.cluster_resources().get("CPU", 1)) // 2)
+    blocks = rows.map_batches(BlockCounter, batch_format="pyarrow", batch_size=None,
+                              num_cpus=IO_TASK_CPUS, concurrency=(1, counters),
+                              fn_constructor_kwargs={"model": model}).take_all()
     reasons: Counter = Counter()
     for block in blocks:
         reasons.update(json.loads(block["rejects"]))

@@ -1,78 +1,133 @@
-"""The planning pass on the cluster: every row's key and validity, duplicates, the incremental diff."""
+"""The planning pass on the cluster: validity, duplicates, the incremental diff, what to resume.
+
+Everything per row stays on the cluster: read tasks write each row's key to its id's bucket
+(files in the run's staging area), the table's (id, content_hash) and a dead run's write
+records are partitioned the same way, and one task per bucket decides its rows. The driver
+sums counts; the embedding pass's read tasks look their rows' decisions up by key range.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+from collections import Counter
+from dataclasses import dataclass
 
 import pyarrow as pa
 
-from jobs.config import EmbedConfig
-from jobs.embed.capacity import IO_TASK_CPUS
-from jobs.embed.changes import ChangeError, ChangeSet, diff_rows
-from jobs.embed.plan import RowPlan, embeddable_rows, plan_rows
+from jobs.embed.capacity import PLAN_TASK_CPUS
+from jobs.embed.changes import ChangeSet
+from jobs.embed.partition import (
+    DECISIONS,
+    GONE,
+    RECORDS,
+    SCHEMA_COLUMN,
+    TABLE,
+    bucket_count,
+    decide_buckets,
+    partition_keys,
+    partition_rows,
+)
+from jobs.embed.plan import RowPlan
 from jobs.embed.rows import unify_schemas
-from jobs.embed.sources import SourceFile
-from jobs.embed.stages import SCHEMA_COLUMN, extract_keys
-from jobs.errors import RunError
-from storage.db import dataset_or_none
+from jobs.errors import RunError, root_cause
+from storage.db import table_uri
+from storage.run_stage import RunStage, WriteRecord, parquet_files
 from storage.schema import OWN_COLUMNS
 
 
-def plan_pass(run) -> tuple[RowPlan, ChangeSet | None]:
-    """The planning pass of an opened run (run.OpenRun): validity, duplicates, incremental diff."""
+@dataclass(frozen=True)
+class Resumable:
+    """A dead run's staging area and its write records, offered to the run being planned."""
+
+    stage: RunStage
+    records: list[WriteRecord]
+
+
+def plan_pass(run, work: RunStage, resumable: Resumable | None = None
+              ) -> tuple[RowPlan, ChangeSet | None, list[WriteRecord]]:
+    """Plan an opened run (run.OpenRun); plan files go to `work`. Returns the plan, the diff
+    (incremental runs) and the records of `resumable` whose rows are all still wanted."""
     import ray
 
-    plan, keys = plan_run(ray.data.read_datasource(run.datasource, num_cpus=IO_TASK_CPUS),
-                          run.sources,
-                          run.existing if run.mode in ("append", "incremental") else None,
-                          run.fingerprint if run.incremental else None)
-    if plan.read == 0:
+    plan_uri = work.plan_root(run.run_id)
+    buckets = bucket_count(sum(s.size for s in run.sources))
+    records = [r for r in resumable.records if r.rows] if resumable else []
+    fingerprint = run.fingerprint if (run.incremental or records) else None
+    blocks = (ray.data.read_datasource(run.datasource, num_cpus=PLAN_TASK_CPUS)
+              .map_batches(partition_keys, batch_format="pyarrow", batch_size=None,
+                           num_cpus=PLAN_TASK_CPUS,
+                           fn_kwargs={"plan_uri": plan_uri, "buckets": buckets,
+                                      "fingerprint": fingerprint})
+              .take_all())
+    read = sum(b["rows"] for b in blocks)
+    if read == 0:
         raise RunError(f"empty corpus: no rows in {', '.join(run.config.source.paths)}")
-    changes = plan_changes(run.config, keys, plan, run.read_version) if run.incremental else None
-    if changes is not None:
-        plan = replace(plan, skip_keys=changes.skip_keys)
-    return plan, changes
+    carried = unify_schemas([pa.ipc.read_schema(pa.py_buffer(b[SCHEMA_COLUMN])) for b in blocks])
+    if run.existing is not None and run.mode in ("append", "incremental"):
+        carried = carried_for_append(carried, run.existing)
+    if run.incremental:
+        _partition_table(run, f"{plan_uri}/{TABLE}", buckets)
+    if records:
+        _partition(ray.data.read_parquet(
+            [f for f in parquet_files(resumable.stage.written_uri)
+             if f.rsplit("/", 1)[-1].removesuffix(".parquet") in {r.record for r in records}],
+            columns=["id", "content_hash", "record"]), f"{plan_uri}/{RECORDS}", buckets)
+    counts = _decide(plan_uri, buckets, run)
+    matched: Counter = Counter()
+    for c in counts:
+        matched.update(json.loads(c["records"]))
+    reused = [r for r in records if matched.get(r.record, 0) == r.rows]
+    total = {k: sum(c[k] for c in counts) for k in ("duplicates", "unchanged", "changed", "new",
+                                                      "gone")}
+    plan = RowPlan(read=read, rejected_on_read=sum(b["rejected"] for b in blocks),
+                   duplicates=total["duplicates"], carried=carried,
+                   skipped=total["unchanged"], resumed=sum(r.rows for r in reused),
+                   decisions_uri=f"{plan_uri}/{DECISIONS}",
+                   reused_records=frozenset(r.record for r in reused))
+    changes = ChangeSet(unchanged=total["unchanged"], to_update=total["changed"],
+                        to_insert=total["new"], to_delete=total["gone"],
+                        gone_uri=f"{plan_uri}/{GONE}") if run.incremental else None
+    return plan, changes, reused
 
 
+def _partition(ds, out_uri: str, buckets: int) -> int:
+    rows = ds.map_batches(partition_rows, batch_format="pyarrow", batch_size=None,
+                          num_cpus=PLAN_TASK_CPUS,
+                          fn_kwargs={"out_uri": out_uri, "buckets": buckets}).take_all()
+    return sum(r["rows"] for r in rows)
 
-def plan_run(ds, sources: list[SourceFile], existing: pa.Schema | None,
-             fingerprint: str | None = None) -> tuple[RowPlan, pa.Table]:
-    """Planning pass over every row: counts, duplicate ids, the carried columns' types.
 
-    Returns the plan and the per-row keys (with content hashes when given a fingerprint).
-    """
+def _partition_table(run, out_uri: str, buckets: int) -> None:
+    """The table's (id, content_hash) at the version the run planned against, by bucket."""
+    import lance_ray
+
+    config = run.config
+    ds = lance_ray.read_lance(table_uri(config.db, config.table), columns=["id", "content_hash"],
+                              dataset_options={"version": run.read_version})
+    _partition(ds, out_uri, buckets)
+
+
+def _decide(plan_uri: str, buckets: int, run) -> list[dict]:
+    """One Ray task per bucket (plain tasks: a Ray Data pipeline costs more to start than this)."""
     import ray
 
-    parts = ray.get(ds.map_batches(extract_keys, batch_format="pyarrow", batch_size=None,
-                                   num_cpus=IO_TASK_CPUS,
-                                   fn_kwargs={"fingerprint": fingerprint}).to_arrow_refs())
-    parts = [p for p in parts if p.num_rows]
-    keys = pa.concat_tables(parts) if parts else pa.table(
-        {"id": pa.array([], pa.string()), "_file": pa.array([], pa.int32()),
-         "_row": pa.array([], pa.int64()), "_reject": pa.array([], pa.string())})
-    schemas = [pa.ipc.read_schema(pa.py_buffer(s)) for s in
-               keys.column(SCHEMA_COLUMN).drop_null().to_pylist()] if parts else []
-    carried = unify_schemas(schemas)
-    if existing is not None:
-        carried = carried_for_append(carried, existing)
-    return plan_rows(keys, [s.path for s in sources], carried), keys
-
-
-def plan_changes(config: EmbedConfig, keys: pa.Table, plan: RowPlan, read_version: int) -> ChangeSet:
-    """Compare the source with the table at read_version: unchanged, updated, new, gone."""
-    table = dataset_or_none(config.db, config.table, read_version).to_table(
-        columns=["id", "content_hash"])
+    decide = ray.remote(decide_buckets).options(num_cpus=PLAN_TASK_CPUS, max_retries=3)
+    file_names = ray.put([s.path for s in run.sources])
+    tasks = [decide.remote(pa.table({"bucket": [b]}), plan_uri, file_names, run.incremental,
+                           run.config.delete_missing) for b in range(buckets)]
     try:
-        return diff_rows(embeddable_rows(keys, plan), table, keys.column("id"),
-                         config.delete_missing)
-    except ChangeError as exc:
-        raise RunError(str(exc)) from exc
+        return [row for part in ray.get(tasks) for row in part.to_pylist()]
+    except Exception as exc:  # a bucket found the table holding an id twice, among others
+        reason = root_cause(exc)
+        raise RunError(reason.removeprefix("ChangeError: ")) from None
 
 
 def carried_for_append(carried: pa.Schema, existing: pa.Schema) -> pa.Schema:
+    """The table's carried columns, refusing source columns the table does not have."""
     table_carried = pa.schema([f for f in existing if f.name not in OWN_COLUMNS])
     extra = [n for n in carried.names if n not in table_carried.names]
     if extra:
         raise RunError(f"source columns {', '.join(extra)} are not in the table; "
                        "use --mode rebuild to change the table's columns")
     return table_carried
+

@@ -75,6 +75,10 @@ def quiet_ray_data(verbose: bool) -> None:
     # Its one warning that the bars are off is this very setting, not news to the user.
     logging.getLogger("ray.data._internal.progress").setLevel(
         logging.INFO if verbose else logging.ERROR)
+    if not verbose:
+        # Its memory detector suggests per-operator `memory=` settings every 30 s: advice for
+        # whoever tunes the pipeline (--verbose), not for a person watching a run.
+        context.issue_detectors_config.high_memory_detector_config.detection_time_interval_s = -1
 
 
 class ProgressCounter:

@@ -10,7 +10,7 @@ import gc
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -19,8 +19,9 @@ import pyarrow as pa
 from actors.encoders import check_truncation
 from jobs.config import EmbedConfig
 from jobs.embed.capacity import IO_TASK_CPUS, ActorResources
-from jobs.embed.changes import ChangeSet, id_filter
+from jobs.embed.changes import ChangeSet, upsert_changes
 from jobs.embed.modes import check_mode
+from jobs.embed.on_cluster import on_cluster
 from jobs.embed.plan import RowPlan, plan_line
 from jobs.embed.planning import plan_pass
 from jobs.embed.pool import (
@@ -32,6 +33,7 @@ from jobs.embed.pool import (
     release_pool,
 )
 from jobs.embed.progress import ProgressReporter, quiet_ray_data
+from jobs.embed.resume import claim_stage, fragments_uri, settle_records, with_reused
 from jobs.embed.sources import SourceFile, check_sources, resolve_sources
 from jobs.embed.stages import prepare_rows
 from jobs.embed.summary import RunSummary
@@ -39,12 +41,12 @@ from jobs.errors import EmbedPassError, RunError, root_cause
 from storage.commit import commit_rejects, commit_table
 from storage.db import table_uri
 from storage.index import refresh_index
-from storage.names import companion, staging, validate_table_name
+from storage.names import companion, validate_table_name
 from storage.provenance import Provenance, config_fingerprint
+from storage.run_stage import RunStage, remove_tree
 from storage.runs import record_run
 from storage.schema import table_schema, vector_type
 from storage.sink import RunSink, WriteReport
-from storage.upsert import remove_dataset, upsert_staged
 
 log = logging.getLogger("embedfleet")
 
@@ -92,60 +94,71 @@ def open_run(config: EmbedConfig, progress: ProgressReporter) -> OpenRun:
 def run_embed(config: EmbedConfig, progress: ProgressReporter | None = None) -> RunSummary:
     """Run one embed job end to end and return its summary (also recorded in the runs table).
 
-    `progress` shows the run to a person (nothing is shown without one).
+    `progress` shows the run to a person (nothing is shown without one). A run that died is
+    resumed by running it again: what it wrote is reused, the rest embedded, all in one commit.
     """
     progress = progress or ProgressReporter(enabled=False)
     run = open_run(config, progress)
     summary = RunSummary(table=config.table, run_id=run.run_id, mode=run.mode)
-    # An incremental run's rows go to a private staging dataset, upserted in one commit.
-    staged = table_uri(config.db, staging(config.table, run.run_id)) if run.incremental else None
     clock = time.perf_counter()  # the run's time, not the cluster's start-up
+    stage = lease = None
     try:
-        plan, changes = plan_pass(run)
-        summary.read, summary.skipped_unchanged = plan.read, plan.skipped
+        stage, resumable, lease = claim_stage(run)
+        plan, changes, reused = plan_pass(run, stage, resumable)
+        reused = settle_records(run, stage, resumable, reused)
+        if len(reused) != len(plan.reused_records):  # files gone (cleanup ran): embed those rows
+            plan = replace(plan, resumed=sum(r.rows for r in reused),
+                           reused_records=frozenset(r.record for r in reused))
+        summary.read, summary.skipped_unchanged, summary.resumed = (plan.read, plan.skipped,
+                                                                    plan.resumed)
+        summary.resumed_from = resumable.stage.stage_id if resumable else None
         progress.note(plan_line(plan, len(run.sources), time.perf_counter() - clock))
-        report = _embed_pass(run, plan, _sink(run, plan, staged), progress)
-        _commit_run(run, plan, report, changes, staged, summary)
+        report = with_reused(_embed_pass(run, plan, _sink(run, plan, stage), progress), reused)
+        _commit_run(run, plan, report, changes, stage, summary)
+        stage.remove()  # committed: nothing left to resume
         if summary.version != run.read_version:
             summary.index = _refresh_index(config)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too: the run is recorded failed, its records kept
         summary.status, summary.error = "failed", f"{type(exc).__name__}: {exc}"
         summary.seconds = time.perf_counter() - clock
         _record(config, summary, run.started)
         raise
     finally:
-        if staged is not None:
-            remove_dataset(staged)
+        if stage is not None:
+            remove_tree(stage.plan_uri)  # its own plan files and a dead run's: it holds the lease
+        if lease is not None:
+            lease.release()
     summary.seconds = time.perf_counter() - clock
     _record(config, summary, run.started)
     return summary
 
 
-def _sink(run: OpenRun, plan: RowPlan, staged: str | None) -> RunSink:
+def _sink(run: OpenRun, plan: RowPlan, stage: RunStage) -> RunSink:
     config = run.config
-    return RunSink(staged or table_uri(config.db, config.table),
+    return RunSink(fragments_uri(run, stage),
                    table_uri(config.db, companion(config.table, "rejects")), plan.carried,
                    run.run_id, np.datetime64(run.started.replace(tzinfo=None), "us"),
                    [s.path for s in run.sources], config.compute.write_batch_rows,
-                   "create" if run.incremental else run.mode)
+                   "create" if run.incremental else run.mode, stage)
 
 
 def _commit_run(run: OpenRun, plan: RowPlan, report: WriteReport, changes: ChangeSet | None,
-                staged: str | None, summary: RunSummary) -> None:
+                stage: RunStage, summary: RunSummary) -> None:
     """Check the counts add up, then commit the table (one version) and the rejects."""
     config = run.config
     summary.embedded, summary.rejected = report.embedded, report.rejected
     summary.tokens, summary.actors = report.tokens, report.actors
     if not summary.balanced():
         raise RunError(f"rows do not add up: read {summary.read} but embedded "
-                       f"{summary.embedded} + skipped {summary.skipped_unchanged} + rejected "
+                       f"{summary.embedded} + resumed {summary.resumed} + skipped "
+                       f"{summary.skipped_unchanged} + rejected "
                        f"{summary.rejected}; the source changed during the run? nothing was "
                        "committed")
     if run.incremental:
-        _upsert(config, report, run.read_version, run.existing, changes, staged, summary)
+        _upsert(config, report, run.read_version, run.existing, changes, stage.rows_uri, summary)
     else:
         summary.version = _commit(config, run.mode, plan, report, run.read_version)
-        summary.inserted = summary.embedded
+        summary.inserted = summary.embedded + summary.resumed
     commit_rejects(table_uri(config.db, companion(config.table, "rejects")),
                    report.reject_fragments)
     if summary.version is None:
@@ -168,12 +181,12 @@ def _embed_pass(run: OpenRun, plan: RowPlan, sink: RunSink,
                 progress: ProgressReporter) -> WriteReport:
     """Second pass: prepare rows, embed them on the actor pool, write uncommitted fragments."""
 
-    if plan.read == plan.skipped:
-        return WriteReport()  # every row is in the table unchanged: nothing to read again
+    if plan.to_read_again == 0:
+        return WriteReport()  # every row is in the table unchanged or resumed: nothing to read
     embedder = pool_class(run.run_id)
     ds = prepared_rows(run, plan)
     if plan.to_embed > 0:  # only rejects left: no model needs to load to record them
-        counter = progress.start(plan.read - plan.skipped)
+        counter = progress.start(plan.to_read_again)
         ds = add_embed_stage(ds, embedder, run.config, run.resources, counter)
     failure = None
     try:
@@ -219,9 +232,9 @@ def _upsert(config: EmbedConfig, report: WriteReport, read_version: int,
     if report.fragments and report.dim != table_dim:
         raise RunError(f"the model now gives {report.dim}-dim vectors but table "
                        f"{config.table!r} holds {table_dim}-dim ones; use --mode rebuild")
-    deletes = id_filter(changes.missing_ids) if changes.missing_ids else None
-    result = upsert_staged(config.db, config.table, staged, report.fragments, existing, deletes,
-                           read_version)
+    gone = changes.gone_uri if changes.to_delete else None
+    result = on_cluster(upsert_changes, config.db, config.table, staged, report.fragments,
+                        existing, gone, read_version)
     summary.version = result.version
     summary.updated, summary.inserted, summary.deleted = (result.updated, result.inserted,
                                                           result.deleted)
@@ -230,7 +243,8 @@ def _upsert(config: EmbedConfig, report: WriteReport, read_version: int,
 def _refresh_index(config: EmbedConfig) -> str:
     """Build or refresh the ANN index; a failure is a warning: the run's outcome is its commit."""
     try:
-        return refresh_index(config.db, config.table, config.index_threshold, config.index_type)
+        return on_cluster(refresh_index, config.db, config.table, config.index_threshold,
+                          config.index_type)
     except Exception as exc:  # noqa: BLE001 - the rows are committed; searches stay exact
         reason = root_cause(exc)
         log.warning("index on %s failed after the commit (searches stay exact): %s", config.table,

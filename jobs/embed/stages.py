@@ -1,17 +1,18 @@
-"""Per-block stage functions run by Ray Data tasks: planning keys and row preparation."""
+"""The embedding pass's per-block stage: the plan applied to rows read again, then hashed."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from jobs.embed.changes import keys_in
+from jobs.embed.buckets import DECISIONS_SCHEMA, DUPLICATE, UNCHANGED
 from jobs.embed.plan import RowPlan
 from jobs.embed.rows import (
     FILE,
     RAW,
     REJECT,
     ROW,
-    carried_schema,
     cast_carried,
     content_hashes,
     fill_raw_records,
@@ -20,34 +21,49 @@ from jobs.embed.rows import (
     validate_rows,
 )
 
-SCHEMA_COLUMN = "_schema"
-
-
-def extract_keys(batch: pa.Table, fingerprint: str | None = None) -> pa.Table:
-    """Planning pass: id, (file, row), reject reason per row, and the block's carried schema.
-
-    With a fingerprint (incremental runs) each row's content hash comes along too, so the
-    driver can tell unchanged rows before any model loads.
-    """
-    table = validate_rows(batch)
-    schema = carried_schema(table).serialize().to_pybytes()
-    schemas = pa.array([schema] + [None] * (table.num_rows - 1), pa.binary())
-    columns = {"id": table.column("id"), FILE: table.column(FILE), ROW: table.column(ROW),
-               REJECT: table.column(REJECT), SCHEMA_COLUMN: schemas}
-    if fingerprint is not None:
-        columns["content_hash"] = content_hashes(table.column("text"), fingerprint)
-    return pa.table(columns)
-
 
 def prepare_rows(batch: pa.Table, plan: RowPlan, fingerprint: str) -> pa.Table:
-    """Embedding pass: drop unchanged rows, apply the plan's rejects, cast carried columns, hash."""
-    if plan.skipped:
-        batch = batch.filter(pa.array(~keys_in(plan.skip_keys, row_keys(batch))))
+    """Embedding pass: apply the plan (unchanged and resumed rows out, duplicates rejected), hash."""
     table = validate_rows(batch)
-    duplicates, reasons = plan.duplicate_reasons_for(row_keys(table))
-    if duplicates.any():
-        table = set_rejects(table, duplicates, reasons)
+    if plan.needs_decisions:
+        table = apply_decisions(table, read_decisions(plan.decisions_uri, row_keys(table)),
+                                plan.reused_records)
     table = fill_raw_records(table)  # before casting, so a reject keeps the source's values
     table = cast_carried(table, plan.carried)
     table = table.append_column("content_hash", content_hashes(table.column("text"), fingerprint))
     return table.select(["id", "text", *plan.carried.names, "content_hash", FILE, ROW, REJECT, RAW])
+
+
+def read_decisions(decisions_uri: str, keys: np.ndarray) -> pa.Table:
+    """The plan's decisions for a block's keys (a key range read from every bucket's file)."""
+    import pyarrow.dataset as pads
+
+    from storage.run_stage import filesystem, parquet_files
+
+    files = parquet_files(decisions_uri)
+    if len(keys) == 0 or not files:
+        return DECISIONS_SCHEMA.empty_table()
+    fs, _ = filesystem(decisions_uri)
+    dataset = pads.dataset([filesystem(f)[1] for f in files], schema=DECISIONS_SCHEMA,
+                           filesystem=fs, format="parquet")
+    lo, hi = int(keys.min()), int(keys.max())
+    return dataset.to_table(filter=(pads.field("key") >= lo) & (pads.field("key") <= hi))
+
+
+def apply_decisions(table: pa.Table, decisions: pa.Table, reused_records: frozenset[str]) -> pa.Table:
+    """Drop unchanged rows and rows a reused record holds; reject duplicates with their reason."""
+    position = pc.index_in(pa.array(row_keys(table), pa.int64()),
+                           value_set=decisions.column("key").combine_chunks())
+    action = pc.take(decisions.column("action").combine_chunks(), position)
+    record = pc.take(decisions.column("record").combine_chunks(), position)
+    reused = pc.is_in(record, value_set=pa.array(sorted(reused_records), pa.string()))
+    drop = pc.or_(pc.fill_null(pc.equal(action, UNCHANGED), False), pc.fill_null(reused, False))
+    table = table.filter(pc.invert(drop))
+    position = position.filter(pc.invert(drop))
+    duplicate = pc.fill_null(pc.equal(pc.take(decisions.column("action").combine_chunks(),
+                                              position), DUPLICATE), False)
+    mask = duplicate.to_numpy(zero_copy_only=False)
+    if mask.any():
+        reasons = pc.take(decisions.column("reason").combine_chunks(), position).filter(duplicate)
+        table = set_rejects(table, mask, reasons.to_pylist())
+    return table

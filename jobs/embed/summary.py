@@ -18,6 +18,8 @@ class RunSummary:
     embedded: int = 0
     rejected: int = 0
     skipped_unchanged: int = 0
+    resumed: int = 0  # rows a dead run had embedded and written, reused by this one
+    resumed_from: str | None = None  # the staging area (first run id) this run resumed
     updated: int = 0  # rows of the table replaced (incremental runs)
     inserted: int = 0  # rows added to the table
     deleted: int = 0  # rows removed because their ids left the source (--delete-missing)
@@ -39,8 +41,8 @@ class RunSummary:
         return self.tokens / self.seconds if self.seconds else 0.0
 
     def balanced(self) -> bool:
-        """Every row read was embedded, skipped as unchanged, or rejected."""
-        return self.read == self.embedded + self.skipped_unchanged + self.rejected
+        """Every row read was embedded (now or by the run resumed), skipped as unchanged, or rejected."""
+        return self.read == self.embedded + self.resumed + self.skipped_unchanged + self.rejected
 
     def to_dict(self) -> dict:
         """The summary as plain data, speeds included."""
@@ -59,7 +61,8 @@ class RunSummary:
         changes = (f" [updated {self.updated}, inserted {self.inserted}, deleted {self.deleted}]"
                    if self.mode == "incremental" else "")
         return (f"{self.table} v{self.version} ({self.mode}): read {self.read} = embedded "
-                f"{self.embedded} + skipped {self.skipped_unchanged} + rejected {self.rejected}"
+                f"{self.embedded}" + (f" + resumed {self.resumed}" if self.resumed else "")
+                + f" + skipped {self.skipped_unchanged} + rejected {self.rejected}"
                 f"{changes} in {self.seconds:.1f}s ({self.rows_per_s:.1f} rows/s,"
                 f" {self.tokens_per_s:.0f} tokens/s, {len(self.actors)} actor(s))"
                 + (f"; warning: index {self.index}" if self.index.startswith("failed") else ""))

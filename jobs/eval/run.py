@@ -2,7 +2,9 @@
 
 STS: both sentence columns go through the embed job; cosines of the stored unit vectors are
 correlated with the gold scores. Retrieval: the corpus goes through the embed job, every
-judged query through QueryActor.search_batch (top 100), scored like trec_eval.
+judged query through QueryActor.search_batch (top 100), scored like trec_eval; modes
+"bm25" (QueryActor.bm25_search_batch) and "hybrid" (search_batch(hybrid=True)) rank
+through the table's full-text index as well.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from jobs.eval.data import RetrievalSet, StsPairs
 from jobs.eval.metrics import mean_over_queries, ndcg_at_k, pearson, recall_at_k, spearman
 
 TOP_K = 100
+MODES = ("dense", "bm25", "hybrid")
 
 
 def embed_records(ids: list[str], texts: list[str], workdir: Path, table: str,
@@ -115,13 +118,17 @@ def score_retrieval(rankings: dict[str, list[tuple[str, float]]],
 
 
 def rank_queries(db: str, table: str, queries: dict[str, str], rerank: bool,
-                 k: int = TOP_K) -> dict[str, list[tuple[str, float]]]:
-    """Top-k (id, score) per query from the query actor."""
+                 k: int = TOP_K, mode: str = "dense") -> dict[str, list[tuple[str, float]]]:
+    """Top-k (id, score) per query from the query actor: dense, bm25 or hybrid."""
     from actors.query.actor import QueryActor
 
     actor = QueryActor(db, table)
     query_ids = list(queries)
-    hits = actor.search_batch([queries[q] for q in query_ids], k, rerank=rerank)
+    texts = [queries[q] for q in query_ids]
+    if mode == "bm25":
+        hits = actor.bm25_search_batch(texts, k)
+    else:
+        hits = actor.search_batch(texts, k, rerank=rerank, hybrid=mode == "hybrid")
     return {q: [(h.id, h.score) for h in found] for q, found in zip(query_ids, hits, strict=True)}
 
 
@@ -156,17 +163,24 @@ def derive_truncated(db: str, source: str, target: str, dim: int | None) -> int:
 
 
 def evaluate_retrieval(data: RetrievalSet, settings: dict, dims: list[int | None] | None = None,
-                       rerank: list[bool] | None = None, workdir: str | None = None) -> list[dict]:
-    """nDCG@10 / recall@100 per (dim, rerank) from one embed run of the corpus.
+                       rerank: list[bool] | None = None, workdir: str | None = None,
+                       modes: list[str] | None = None) -> list[dict]:
+    """nDCG@10 / recall@100 per (mode, dim, rerank) from one embed run of the corpus.
 
     With several dims the run truncates to the smallest and keeps the full vectors; tables for
     the other dims are derived from the full vectors (see derive_truncated). Rerank applies only
-    to truncated dims.
+    to truncated dims. Modes besides "dense" need the full-text index, built after the run
+    (SciFact is below the size at which the job builds indexes itself); BM25 does not depend on
+    the vectors, so it is scored once.
     """
     from storage.db import table_provenance
+    from storage.index import build_text_index
 
     dims = dims or [settings.get("truncate_dim")]
     rerank = rerank or [False]
+    modes = modes or ["dense"]
+    if unknown := set(modes) - set(MODES):
+        raise ValueError(f"unknown retrieval modes {sorted(unknown)}; use {MODES}")
     run = run_settings(settings, dims, any(rerank))
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         started = time.perf_counter()
@@ -177,13 +191,19 @@ def evaluate_retrieval(data: RetrievalSet, settings: dict, dims: list[int | None
             if dim != run["truncate_dim"]:
                 table = f"corpus_{dim or 'full'}"
                 derive_truncated(db, "corpus", table, dim)
+            if set(modes) - {"dense"}:
+                build_text_index(db, table)
             provenance = table_provenance(db, table)
-            for again in rerank:
-                if again and not provenance.keep_full:
-                    continue  # nothing to rerank with at the model's own dim
-                rankings = rank_queries(db, table, data.queries, again)
-                results.append({"task": "retrieval", "dim": provenance.dim, "rerank": again,
-                                **score_retrieval(rankings, data.qrels), "embed": summary,
-                                "seconds": round(time.perf_counter() - started, 1)})
+            for mode in modes:
+                if mode == "bm25" and any(r["mode"] == "bm25" for r in results):
+                    continue
+                for again in ([False] if mode == "bm25" else rerank):
+                    if again and not provenance.keep_full:
+                        continue  # nothing to rerank with at the model's own dim
+                    rankings = rank_queries(db, table, data.queries, again, mode=mode)
+                    results.append({"task": "retrieval", "mode": mode, "dim": provenance.dim,
+                                    "rerank": again, **score_retrieval(rankings, data.qrels),
+                                    "embed": summary,
+                                    "seconds": round(time.perf_counter() - started, 1)})
     return results
 

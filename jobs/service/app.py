@@ -1,17 +1,16 @@
 """The HTTP API and page as a FastAPI app: tables, search, similar, projections.
 
-No Ray here: `build_app(Tables(db))` runs under any ASGI server; `jobs.service.serve` puts it on Ray
-Serve. Every error is JSON `{"error": message}`: user errors are 4xx, anything unexpected is
+No Ray here: `build_app(Tables(db))` (tables.py) runs under any ASGI server; `jobs.service.serve`
+puts it on Ray Serve. Every error is JSON `{"error": message}`: user errors are 4xx, anything unexpected is
 a 500 whose traceback stays in the server log.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated
 
@@ -19,13 +18,18 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from actors.projection.project import project_table
-from actors.query.actor import QueryActor, RowNotFoundError
+from actors.query.actor import RowNotFoundError
 from jobs import __version__
 from jobs.errors import UserError, user_message
-from storage.db import TableNotFoundError, list_tables
+from jobs.service.maps import category_column
+from jobs.service.searches import SearchRequest
+from jobs.service.tables import Tables
+from storage.db import TableNotFoundError, open_table
+from storage.index import has_text_index
 from storage.info import table_info
 from storage.names import validate_table_name
 from storage.schema import HIDDEN_COLUMNS
@@ -43,40 +47,6 @@ PAGE = Path(__file__).with_name("page.html")
 SCATTER = Path(__file__).with_name("scatter.js")
 
 
-class Tables:
-    """One QueryActor per table, opened on first use; the least recently used closes first."""
-
-    def __init__(self, db: str, max_open: int = 4):
-        self.db, self.max_open = db, max_open
-        self._open: OrderedDict[str, tuple[QueryActor, threading.Lock]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def names(self) -> list[str]:
-        """The user tables in the database folder."""
-        return list_tables(self.db)
-
-    def get(self, name: str) -> tuple[QueryActor, threading.Lock]:
-        """The table's actor and the lock that serializes calls on it."""
-        validate_table_name(name)
-        with self._lock:
-            if name in self._open:
-                self._open.move_to_end(name)
-                return self._open[name]
-        actor = QueryActor(self.db, name)  # loads the model: outside the lock
-        with self._lock:
-            entry = self._open.setdefault(name, (actor, threading.Lock()))
-            self._open.move_to_end(name)
-            while len(self._open) > self.max_open:
-                self._open.popitem(last=False)
-            return entry
-
-    def call(self, name: str, method: str, *args, **kwargs):
-        """Run one QueryActor method for a table, one call at a time per table."""
-        actor, lock = self.get(name)
-        with lock:
-            return getattr(actor, method)(*args, **kwargs)
-
-
 class SearchBody(BaseModel):
     """POST /tables/{t}/search: one query (text or vector) or a batch of texts."""
 
@@ -86,6 +56,7 @@ class SearchBody(BaseModel):
     k: int = Field(10, ge=1, le=HTTP_MAX_K)
     filters: list | dict | None = Field(None, description='[{"column", "op", "value"}, ...]')
     rerank: bool = False
+    hybrid: bool = False
 
 
 def build_app(tables: Tables, token: str | None = None) -> FastAPI:
@@ -116,19 +87,23 @@ def build_app(tables: Tables, token: str | None = None) -> FastAPI:
         info = table_info(tables.db, table)
         info["filter_columns"] = [c.split(":")[0] for c in info["columns"]
                                   if c.split(":")[0] not in HIDDEN_COLUMNS]
+        info["color_by"] = _category_of(tables.db, table, info["filter_columns"])
+        info["hybrid"] = has_text_index(tables.db, table)  # hybrid search needs the BM25 index
         return JSONResponse(json.loads(json.dumps(info, default=str)))
 
     @api.get("/tables/{table}/search")
-    def search_get(table: str, q: Annotated[list[str], Query(min_length=1, max_length=MAX_BATCH)],
-                   k: Annotated[int, Query(ge=1, le=HTTP_MAX_K)] = 10, filters: str | None = None,
-                   rerank: bool = False) -> dict:
+    async def search_get(table: str,
+                         q: Annotated[list[str], Query(min_length=1, max_length=MAX_BATCH)],
+                         k: Annotated[int, Query(ge=1, le=HTTP_MAX_K)] = 10,
+                         filters: str | None = None, rerank: bool = False,
+                         hybrid: bool = False) -> dict:
         """Top-k for a text (?q=...), or for several (?q=a&q=b); filters as a JSON list."""
-        return _search(tables, table, q[0] if len(q) == 1 else None, q if len(q) > 1 else None, k,
-                       _parse_filters(filters), rerank)
+        return await _search(tables, table, q[0] if len(q) == 1 else None,
+                             q if len(q) > 1 else None, k, _parse_filters(filters), rerank, hybrid)
 
     @api.post("/tables/{table}/search")
     async def search_post(table: str, request: Request) -> dict:
-        """Top-k for {"query": ...} or {"queries": [...]}, with k, filters and rerank."""
+        """Top-k for {"query": ...} or {"queries": [...]}, with k, filters, rerank and hybrid."""
         body = await _read_json(request)
         try:
             parsed = SearchBody.model_validate(body)
@@ -136,10 +111,8 @@ def build_app(tables: Tables, token: str | None = None) -> FastAPI:
             raise RequestValidationError(exc.errors()) from None
         if (parsed.query is None) == (parsed.queries is None):
             raise HTTPException(422, 'give exactly one of "query" and "queries"')
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(_search, tables, table, parsed.query, parsed.queries,
-                                       parsed.k, parsed.filters, parsed.rerank)
+        return await _search(tables, table, parsed.query, parsed.queries, parsed.k, parsed.filters,
+                             parsed.rerank, parsed.hybrid)
 
     @api.get("/tables/{table}/similar/{doc_id:path}")
     def similar(table: str, doc_id: str, k: Annotated[int, Query(ge=1, le=HTTP_MAX_K)] = 10,
@@ -156,7 +129,7 @@ def build_app(tables: Tables, token: str | None = None) -> FastAPI:
                    text_chars: Annotated[int, Query(ge=0, le=MAX_TEXT)] = 300) -> dict:
         """UMAP coordinates of a seeded sample, with ids, texts and colours; cached per version."""
         version = tables.call(table, "info")["version"]
-        # Computed outside the table's lock: a long projection must not hold up searches.
+        # Not through the table's batcher: a long projection must not hold up searches.
         made = project_table(tables.db, table, n, seed, color_by or None, n_neighbors, min_dist,
                              version=version)
         return made.to_dict(text_chars=text_chars)
@@ -165,16 +138,33 @@ def build_app(tables: Tables, token: str | None = None) -> FastAPI:
     return app
 
 
-def _search(tables: Tables, table: str, query, queries, k: int, filters, rerank: bool) -> dict:
+async def _search(tables: Tables, table: str, query, queries, k: int, filters, rerank: bool,
+                  hybrid: bool) -> dict:
     if any(isinstance(t, str) and len(t) > MAX_TEXT for t in [query, *(queries or [])]):
         raise HTTPException(422, f"a query text has at most {MAX_TEXT} characters")
+    texts = tuple(queries) if queries is not None else (query,) if isinstance(query, str) else ()
+    vector = None if isinstance(query, str) or queries is not None else tuple(query)
+    request = SearchRequest(texts, vector, k, filters, rerank, hybrid)
+    # Opening a table loads its model: a thread's work, not the event loop's. An open one's
+    # batcher takes the request at once (a thread hop per request costs under load).
+    future = tables.submit_if_open(table, request)
+    if future is None:
+        future = await run_in_threadpool(tables.submit, table, request)
+    results = await asyncio.wrap_future(future)
     if queries is not None:
-        results = tables.call(table, "search_batch", queries, k, filters, rerank=rerank)
         return {"table": table, "k": k, "results": [{"query": q, "hits": [h.to_dict() for h in hits]}
                                                      for q, hits in zip(queries, results, strict=True)]}
-    hits = tables.call(table, "search", query, k, filters, rerank=rerank)
     return {"table": table, "k": k, "query": query if isinstance(query, str) else None,
-            "hits": [h.to_dict() for h in hits]}
+            "hits": [h.to_dict() for h in results[0]]}
+
+
+def _category_of(db: str, table: str, columns: list[str]) -> str | None:
+    """The column the page colours the map by at first: a categorical one, if the table has one."""
+    candidates = [c for c in columns if c not in ("id", "text", "doc_id")]
+    if not candidates:
+        return None
+    sample = open_table(db, table).to_lance().to_table(columns=candidates, limit=2000)
+    return category_column(sample)
 
 
 def _parse_filters(text: str | None):

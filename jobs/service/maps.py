@@ -1,14 +1,19 @@
-"""Write a projection (its `to_dict()` form) as JSON, a static PNG, or a self-contained HTML map."""
+"""Write a projection (its `to_dict()` form) as JSON, a static PNG, or an HTML map; pick its colours."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 # The same twelve colours as the web page's scatter (scatter.js), so a category keeps its colour.
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac", "#17becf", "#8c564b"]
 FORMATS = (".png", ".html", ".json")
+# A column with more values than this in a sample is a label (a title, a URL), not a category.
+MAX_CATEGORIES = 24
 _HERE = Path(__file__).parent
 
 
@@ -21,6 +26,19 @@ def write_map(data: dict, out: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     {".png": write_png, ".html": write_html, ".json": write_json}[suffix](data, out)
     return out
+
+
+def category_column(sample: pa.Table, max_categories: int = MAX_CATEGORIES) -> str | None:
+    """The first text, bool or dictionary column of the sample with 2..max_categories values."""
+    for name in sample.column_names:
+        kind = sample.schema.field(name).type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                or pa.types.is_boolean(kind) or pa.types.is_dictionary(kind)):
+            continue
+        values = pc.unique(sample.column(name).combine_chunks().drop_null())
+        if 2 <= len(values) <= min(max_categories, max(sample.num_rows // 2, 2)):
+            return name
+    return None
 
 
 def write_json(data: dict, out: Path) -> None:

@@ -198,7 +198,7 @@ def test_a_driver_killed_mid_run_leaves_the_previous_version_and_a_rerun_complet
     driver = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     staged = Path(db)
-    wait_for(lambda: list(staged.glob("docs__staging_*.lance/data/*.lance")))  # batches written
+    wait_for(lambda: list(staged.glob("docs__staging_*/written/*.parquet")))  # batches written
     driver.send_signal(signal.SIGKILL)
     driver.wait(60)
     assert lance.dataset(table_uri(db, "docs")).version == 2
@@ -209,13 +209,12 @@ def test_a_driver_killed_mid_run_leaves_the_previous_version_and_a_rerun_complet
     # The same command again, in this process (already joined to the cluster): no second start-up.
     assert embed_command(command[3:]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert (summary["embedded"], summary["skipped_unchanged"], summary["version"]) == (200, 100, 3)
+    # Resumed: what the dead run wrote is reused, the rest embedded, in one commit.
+    assert summary["resumed"] > 0 and summary["embedded"] + summary["resumed"] == 200
+    assert (summary["skipped_unchanged"], summary["version"]) == (100, 3)
     assert rows(db).equals(clean.rows)
-
-    # The killed run's staging dataset is left behind until cleanup removes it.
-    assert len(list(staged.glob("docs__staging_*.lance"))) == 1
+    assert list(staged.glob("docs__staging_*")) == []  # committed: its staging area is gone
     assert main(["cleanup", "docs", "--db", db, "--older-than", "0", "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)["staging"]) == 1
-    assert list(staged.glob("docs__staging_*.lance")) == []
+    assert json.loads(capsys.readouterr().out)["staging"] == []
     assert rows(db).equals(clean.rows)
     assert lance.dataset(table_uri(db, "docs"), version=2).count_rows() == 100

@@ -19,12 +19,30 @@ from tests.support.corpus import corpus_records, write_jsonl
 from tests.support.embedding import dataset, embed, stored, vectors_of, wait_until
 
 
+@pytest.fixture(scope="module")
+def untruncated_run(ray_cluster, tiny_bert, tmp_path_factory):
+    """(summary, db) of one tiny BERT run of 400 rows on two actors, vectors not truncated.
+
+    The untruncated case of the dim test and the two-actor test both read it: each model load
+    of an actor costs seconds of imports, so one run serves both.
+    """
+    folder = tmp_path_factory.mktemp("untruncated")
+    db = str(folder / "db")
+    source = write_jsonl(folder / "c.jsonl", corpus_records(400))
+    return embed(db, source, model=tiny_bert, actors=2, batch_size=10), db
+
+
 @pytest.mark.parametrize("truncate_dim, dim", [(None, 32), (8, 8)])
 def test_tiny_bert_vectors_are_unit_length_with_the_right_dim(ray_cluster, db, tmp_path, tiny_bert,
-                                                              truncate_dim, dim):
-    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(120))
-    summary = embed(db, source, model=tiny_bert, truncate_dim=truncate_dim, batch_size=16)
-    assert (summary.read, summary.embedded, summary.rejected, summary.version) == (120, 120, 0, 1)
+                                                              truncate_dim, dim, request):
+    if truncate_dim is None:
+        rows = 400
+        summary, db = request.getfixturevalue("untruncated_run")
+    else:
+        rows = 120
+        source = write_jsonl(tmp_path / "c.jsonl", corpus_records(rows))
+        summary = embed(db, source, model=tiny_bert, truncate_dim=truncate_dim, batch_size=16)
+    assert (summary.read, summary.embedded, summary.rejected, summary.version) == (rows, rows, 0, 1)
     data = stored(db)
     assert data.schema.field("vector").type == pa.list_(pa.float32(), dim)
     np.testing.assert_allclose(np.linalg.norm(vectors_of(data), axis=1), 1.0, atol=1e-3)
@@ -34,7 +52,7 @@ def test_tiny_bert_vectors_are_unit_length_with_the_right_dim(ray_cluster, db, t
     assert (provenance.model, provenance.dim, provenance.native_dim) == (tiny_bert, dim, 32)
     assert provenance.truncate_dim == truncate_dim and provenance.normalized
     assert {"torch", "sentence-transformers", "embedfleet"} <= set(provenance.versions)
-    assert summary.tokens > 120 and summary.rows_per_s > 0
+    assert summary.tokens > rows and summary.rows_per_s > 0
 
 
 @pytest.mark.slow
@@ -109,9 +127,8 @@ def test_a_run_that_fails_midway_leaves_the_previous_version(ray_cluster, db, tm
     assert wait_until(lambda: ray_cluster.available_resources().get("CPU") == 4.0)
 
 
-def test_two_actors_each_load_the_model_once_and_share_the_work(ray_cluster, db, tmp_path, tiny_bert):
-    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(400))
-    summary = embed(db, source, model=tiny_bert, actors=2, batch_size=10)
+def test_two_actors_each_load_the_model_once_and_share_the_work(untruncated_run):
+    summary, _ = untruncated_run  # 400 rows, two actors, batches of 10
     assert summary.embedded == 400
     assert len(summary.actors) == 2, summary.actors
     assert all(actor.endswith(":cpu:load1") for actor in summary.actors)

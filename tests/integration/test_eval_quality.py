@@ -27,7 +27,9 @@ def test_sts_benchmark_through_the_job_matches_the_published_score(ray_cluster, 
 
 @pytest.mark.slow
 def test_scifact_subset_ranks_like_plain_sentence_transformers(ray_cluster, tmp_path, minilm):
-    data = read_retrieval(SCIFACT, max_docs=500)
+    # The first 300 documents: 21 judged queries, still more than the 20 asserted below, at
+    # 60% of the model time of 500 (each document is embedded twice: by the job, then plain).
+    data = read_retrieval(SCIFACT, max_docs=300)
     ours, = evaluate_retrieval(data, SETTINGS, workdir=str(tmp_path))
     model = minilm
     docs = model.encode(data.doc_texts, batch_size=32, normalize_embeddings=True)

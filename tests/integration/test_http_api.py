@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
 
 from actors.query.actor import QueryActor
 from jobs.service.app import MAX_BODY, Tables, build_app
+from jobs.service.searches import SearchRequest
 from tests.support.embedding import copy_db
 
 QUERY = "a storm on a giant planet"
@@ -32,6 +34,12 @@ def error_of(response, status: int) -> str:
     return body["error"]
 
 
+def alike(got: list[dict], expected: list[dict]) -> bool:
+    """Same rows in the same order, scores equal to float32 rounding (batches multiply as matrices)."""
+    return [{**h, "score": None} for h in got] == [{**h, "score": None} for h in expected] and \
+        all(abs(a["score"] - b["score"]) < 1e-5 for a, b in zip(got, expected, strict=True))
+
+
 def test_page_health_tables_info_and_openapi(client):
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text and "function Scatter" in page.text
@@ -40,6 +48,7 @@ def test_page_health_tables_info_and_openapi(client):
     assert client.get("/tables").json() == {"tables": ["sample"]}
     info = client.get("/tables/sample").json()
     assert info["rows"] == 300 and info["dim"] == 64 and "topic" in info["filter_columns"]
+    assert info["color_by"] == "topic"  # the page opens its map coloured by it
     assert "vector" not in info["filter_columns"]
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/tables", "/tables/{table}", "/tables/{table}/search", "/tables/{table}/similar/{doc_id}",
@@ -55,7 +64,7 @@ def test_search_get_and_post_match_the_query_actor(client, http_db):
     assert posted["hits"] == expected
     batch = client.get("/tables/sample/search", params=[("q", QUERY), ("q", "baking bread")]).json()
     assert [r["query"] for r in batch["results"]] == [QUERY, "baking bread"]
-    assert batch["results"][0]["hits"][:5] == expected and len(batch["results"][1]["hits"]) == 10
+    assert alike(batch["results"][0]["hits"][:5], expected) and len(batch["results"][1]["hits"]) == 10
     posted = client.post("/tables/sample/search", json={"queries": [QUERY, "jazz"], "k": 3}).json()
     assert [len(r["hits"]) for r in posted["results"]] == [3, 3]
 
@@ -72,6 +81,40 @@ def test_structured_filters_and_vector_queries(client, http_db):
     by_vector = client.post("/tables/sample/search", json={"query": vector, "k": 3}).json()
     by_text = client.get("/tables/sample/search", params={"q": QUERY, "k": 3}).json()
     assert [h["id"] for h in by_vector["hits"]] == [h["id"] for h in by_text["hits"]]
+
+
+def test_hybrid_flag_reaches_the_query_actor(client, http_db):
+    from storage.index import build_text_index
+
+    assert client.get("/tables/sample").json()["hybrid"] is False  # the page greys its toggle
+    build_text_index(http_db, "sample")
+    assert client.get("/tables/sample").json()["hybrid"] is True
+    expected = [h.to_dict() for h in QueryActor(http_db, "sample").search(QUERY, 5, hybrid=True)]
+    got = client.get("/tables/sample/search", params={"q": QUERY, "k": 5, "hybrid": "true"}).json()
+    assert got["hits"] == expected
+    posted = client.post("/tables/sample/search", json={"query": QUERY, "k": 5, "hybrid": True}).json()
+    assert posted["hits"] == expected
+    plain = client.get("/tables/sample/search", params={"q": QUERY, "k": 5}).json()["hits"]
+    assert [h["score"] for h in plain] != [h["score"] for h in expected]  # RRF scores, not cosine
+
+
+def test_concurrent_searches_share_model_calls_and_match_one_at_a_time(http_db):
+    tables = Tables(http_db, max_batch=8, max_wait_ms=50)
+    actor = tables.get("sample")
+    calls, search_batch = [], actor.search_batch
+
+    def counted(texts, *args, **kwargs):
+        calls.append(len(texts))
+        return search_batch(texts, *args, **kwargs)
+
+    actor.search_batch = counted  # the real method, counted: how many texts each model call got
+    requests = [SearchRequest((f"{word} number {i}",), k=3 + i % 2)
+                for i, word in enumerate(["storm", "bread", "jazz", "goal", "rain", "code"] * 4)]
+    alone = [search_batch(list(r.texts), r.k) for r in requests]
+    with ThreadPoolExecutor(len(requests)) as pool:
+        together = list(pool.map(lambda r: tables.search("sample", r), requests))
+    assert [[h.id for h in hits[0]] for hits in together] == [[h.id for h in a[0]] for a in alone]
+    assert len(calls) < len(requests) and max(calls) > 1 and sum(calls) == len(requests)
 
 
 def test_similar_and_projection(client):

@@ -111,7 +111,8 @@ def test_a_model_or_setting_change_is_refused_without_rebuild(corpus, db):
     assert dataset(db).version == 1
 
 
-def test_a_failed_incremental_run_leaves_the_table_and_no_staging(ray_cluster, db, tmp_path):
+def test_a_failed_incremental_run_leaves_the_table_and_only_its_resumable_records(
+        ray_cluster, db, tmp_path):
     model = "python:tests.support.fault_encoders:breaks_on_third_call"
     source = write_jsonl(tmp_path / "c.jsonl", corpus_records(10))
     embed(db, source, model=model, batch_size=10)
@@ -119,7 +120,12 @@ def test_a_failed_incremental_run_leaves_the_table_and_no_staging(ray_cluster, d
     with pytest.raises(Exception, match="batch 3"):
         embed(db, source, model=model, batch_size=5, actors=1)
     assert dataset(db).version == 1 and dataset(db).count_rows() == 10
-    assert leftovers(db) == []
+    # What the failed run wrote stays for a resume (`embedfleet cleanup` discards it); its
+    # plan files and any private commit are gone.
+    [area] = leftovers(db)
+    left = set(os.listdir(os.path.join(db, area)))
+    assert "run.json" in left and left <= {"lock", "rows.lance", "run.json", "written"}
+    assert not os.path.exists(os.path.join(db, area, "rows.lance", "_versions"))
     assert list_runs(db, "docs")[-1]["status"] == "failed"
 
 

@@ -28,10 +28,13 @@ QUERY = "a storm on a giant planet"
 def served(minilm_sample_db, tmp_path_factory):
     """The service deployed by start_service over a copy of the real-model sample table."""
     from jobs.service.serve import start_service, stop_service
+    from storage.index import build_text_index
 
     root = tmp_path_factory.mktemp("serve")
     # The real model: the page's screenshot should show real topics clustering.
-    url = start_service(copy_db(minilm_sample_db, root), port=free_port())
+    db = copy_db(minilm_sample_db, root)
+    build_text_index(db, "sample")  # a small table has none by default; the page's hybrid needs it
+    url = start_service(db, port=free_port())
     try:
         yield url, root
     finally:
@@ -43,6 +46,7 @@ def test_api_through_ray_serve(served):
     assert call(url + "/tables") == (200, {"tables": ["sample"]})
     status, found = call(url + "/tables/sample/search?q=" + urllib.request.quote(QUERY) + "&k=3")
     assert status == 200 and [h["topic"] for h in found["hits"]][0] == "astronomy"
+    assert call(url + "/tables/sample")[1]["color_by"] == "topic"
     status, posted = call(url + "/tables/sample/search", json.dumps({"query": QUERY, "k": 3}).encode())
     assert status == 200 and posted["hits"] == found["hits"]
     assert call(url + "/tables/sample/search?q=x&k=1001")[0] == 422
@@ -78,6 +82,12 @@ def browser_or_skip(profile: Path):
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
+def shown_ids(driver) -> list[str]:
+    """The ids of the listed hits, read in one script call (the list may be replaced meanwhile)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#results li .head b')].map((b) => b.textContent)")
+
+
 def test_page_searches_and_maps_in_chromium(served):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select
@@ -89,6 +99,11 @@ def test_page_searches_and_maps_in_chromium(served):
         wait = WebDriverWait(driver, 180)
         driver.get(url + "/")
         wait.until(lambda d: d.find_element(By.ID, "map").get_attribute("data-points") == "300")
+        # The map opens coloured by the table's categorical column.
+        assert Select(driver.find_element(By.ID, "color-by")).first_selected_option.text == "topic"
+        wait.until(lambda d: "astronomy" in d.find_element(By.ID, "legend").text)
+        Select(driver.find_element(By.ID, "color-by")).select_by_value("year")
+        wait.until(lambda d: "year" in d.find_element(By.ID, "legend").text)
         Select(driver.find_element(By.ID, "color-by")).select_by_value("topic")
         wait.until(lambda d: "astronomy" in d.find_element(By.ID, "legend").text)
         driver.find_element(By.ID, "query").send_keys(QUERY)
@@ -101,6 +116,17 @@ def test_page_searches_and_maps_in_chromium(served):
         canvas = driver.find_element(By.ID, "map")
         assert canvas.get_attribute("data-points") == "300" and canvas.get_attribute("data-marked") == "10"
         assert "10 results; 10 of them in the map" in driver.find_element(By.ID, "status").text
+        hybrid = driver.find_element(By.ID, "hybrid")
+        assert hybrid.is_enabled()
+        hybrid.click()
+        driver.find_element(By.CSS_SELECTOR, "#search-form button").click()
+        fused = call(url + "/tables/sample/search?hybrid=true&q=" + urllib.request.quote(QUERY))[1]
+        fused_ids = [h["id"] for h in fused["hits"]]
+        assert fused_ids != shown  # fused by rank: not the dense order
+        wait.until(lambda d: shown_ids(d) == fused_ids)
+        hybrid.click()
+        driver.find_element(By.CSS_SELECTOR, "#search-form button").click()
+        wait.until(lambda d: shown_ids(d) == shown)
         driver.find_elements(By.CSS_SELECTOR, "#results li")[0].click()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#neighbours li")) == 8)
         assert driver.find_element(By.ID, "doc-id").text == shown[0]

@@ -29,6 +29,13 @@ class LoadResult:
         """Requests answered, successfully or not."""
         return len(self.latencies) + sum(self.errors.values())
 
+    def merge(self, other: LoadResult) -> None:
+        """Add another run's time, latencies and errors to this one."""
+        self.seconds += other.seconds
+        self.latencies += other.latencies
+        for kind, n in other.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + n
+
     def summary(self) -> dict:
         """Counts, error rate, throughput and p50/p99 latency in milliseconds."""
         ms = np.asarray(self.latencies) * 1000 if self.latencies else np.zeros(1)
@@ -84,15 +91,19 @@ def run_load(url: str, paths: list[str], clients: int = 8, seconds: float = 30.0
 
 
 def wait_healthy(url: str, process, timeout: float, log_path) -> None:
-    """Poll GET /health until it answers 200; fail with the log's tail if the server dies."""
+    """Wait for the 'serving' line (the service reports ready) and GET /health answering 200.
+
+    Fails with the log's tail if the server dies or the timeout passes.
+    """
     import urllib.request
 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as response:
-                if response.status == 200:
-                    return
+            if "serving http" in open(log_path).read():
+                with urllib.request.urlopen(url + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
@@ -131,15 +142,25 @@ class ServeProcess:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def stop(self, timeout: float = 60) -> tuple[int | None, float]:
+        """SIGTERM the process; its exit code (None if it had to be killed) and seconds taken."""
         import signal
         import subprocess
 
+        if self.process.poll() is not None:
+            return self.process.returncode, 0.0
+        start = time.perf_counter()
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=60)
+            code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+            code = None
+        return code, time.perf_counter() - start
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
         self._log.close()
 
 

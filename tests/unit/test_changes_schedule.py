@@ -1,4 +1,4 @@
-"""Pure logic of incremental runs, modes, job settings and the scheduler (no Ray, no LanceDB)."""
+"""Pure logic of modes, job settings and the scheduler (no Ray, no LanceDB)."""
 
 from __future__ import annotations
 
@@ -6,41 +6,12 @@ import json
 import shlex
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-import pyarrow as pa
 import pytest
 
-from jobs.embed.changes import ChangeError, diff_rows, id_filter, keys_in
 from jobs.embed.modes import resolve_mode
 from jobs.ops.schedule import Scheduler, next_tick, overlap_decision, parse_cron
 from jobs.ops.submit import entrypoint, is_loopback, job_config
 from storage.errors import ConfigError
-
-
-def test_diff_skips_unchanged_updates_changed_inserts_new_and_lists_missing():
-    rows = pa.table({"id": ["a", "b", "c"], "key": np.array([5, 1, 9], dtype=np.int64),
-                     "content_hash": ["h1", "NEW", "h3"]})
-    table = pa.table({"id": ["a", "b", "gone", "also'gone"], "content_hash": ["h1", "h2", "x", "y"]})
-    source_ids = pa.array(["a", "b", "c", None, "dup"])
-    changes = diff_rows(rows, table, source_ids, delete_missing=True)
-    assert changes.skip_keys.tolist() == [5]
-    assert (changes.to_update, changes.to_insert) == (1, 1)
-    assert changes.missing_ids == ["also'gone", "gone"]
-    assert diff_rows(rows, table, source_ids, delete_missing=False).missing_ids == []
-    assert id_filter(changes.missing_ids) == "id IN ('also''gone', 'gone')"
-
-
-def test_a_table_with_repeated_ids_cannot_be_updated_row_by_row():
-    rows = pa.table({"id": ["a"], "key": np.array([0], dtype=np.int64), "content_hash": ["h"]})
-    table = pa.table({"id": ["a", "a"], "content_hash": ["h", "h"]})
-    with pytest.raises(ChangeError, match="more than once.*--mode rebuild"):
-        diff_rows(rows, table, pa.array(["a"]), delete_missing=False)
-
-
-def test_keys_in_a_sorted_key_array():
-    sorted_keys = np.array([2, 4, 8], dtype=np.int64)
-    assert keys_in(sorted_keys, np.array([8, 1, 4, 9])).tolist() == [True, False, True, False]
-    assert keys_in(np.array([], dtype=np.int64), np.array([1])).tolist() == [False]
 
 
 @pytest.mark.parametrize("requested, exists, expected", [

@@ -50,13 +50,13 @@ def test_two_runs_creating_the_rejects_table_keep_both_runs_rejects(tmp_path, mo
 
     first, second = rows("run1"), rows("run2")
     commit_rejects(uri, first)
-    real, looks = commit._latest_version, []
+    real, looks = commit.latest_version, []
 
     def looked_too_early(path):  # the second run looked before the first one's commit landed
         looks.append(path)
         return None if len(looks) == 1 else real(path)
 
-    monkeypatch.setattr(commit, "_latest_version", looked_too_early)
+    monkeypatch.setattr(commit, "latest_version", looked_too_early)
     assert commit_rejects(uri, second) == 2
     assert len(looks) == 2  # its create failed, so it looked again and appended
     assert sorted(lance.dataset(uri).to_table().column("run_id").to_pylist()) == ["run1", "run2"]

@@ -1,7 +1,6 @@
 import io
 import json
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -15,7 +14,6 @@ from jobs.embed.parse import (
     read_file_tables,
     to_arrow_column,
 )
-from jobs.embed.plan import find_duplicates, plan_rows
 from jobs.embed.rows import (
     cast_carried,
     content_hashes,
@@ -119,26 +117,6 @@ def test_row_keys_round_trip():
     table = pa.table({"_file": pa.array([0, 3], pa.int32()), "_row": pa.array([5, 2**39], pa.int64())})
     keys = row_keys(table)
     assert [split_key(int(k)) for k in keys] == [(0, 5), (3, 2**39)]
-
-
-def test_duplicates_keep_the_first_occurrence_by_file_then_row():
-    ids = pa.array(["a", "b", "a", "c", "a", "b"])
-    keys = np.array([(1 << 40) | 0, 1, 2, 3, 4, (2 << 40) | 7], dtype=np.int64)
-    dup_keys, reasons_ = find_duplicates(ids, keys, ["f0", "f1", "f2"])
-    assert sorted(dup_keys.tolist()) == [4, (1 << 40), (2 << 40) | 7]
-    by_key = dict(zip(dup_keys.tolist(), reasons_, strict=True))
-    assert by_key[1 << 40] == "duplicate id 'a' (first seen in f0 row 2)"
-    assert "first seen in f0 row 1" in by_key[(2 << 40) | 7]
-
-
-def test_plan_counts_rejects_and_duplicates():
-    keys = pa.table({"id": ["a", "a", None, "b"], "_file": pa.array([0, 0, 0, 0], pa.int32()),
-                     "_row": pa.array([1, 2, 3, 4], pa.int64()),
-                     "_reject": [None, None, "missing id", None]})
-    plan = plan_rows(keys, ["f"], pa.schema([]))
-    assert (plan.read, plan.rejected_on_read, plan.to_embed) == (4, 1, 2)
-    mask, why = plan.duplicate_reasons_for(np.array([1, 2, 4], dtype=np.int64))
-    assert mask.tolist() == [False, True, False] and "duplicate id 'a'" in why[0]
 
 
 def test_unify_types_never_loses_values():

@@ -1,0 +1,106 @@
+"""The planning pass's stages: hash-partition rows by id into files (Ray Data), decide each bucket.
+
+Keys of the source, the table's (id, content_hash) and a dead run's write records are all
+written to `<plan>/<part>/b=<bucket>/`; one task per bucket then reads its three shares and
+writes that bucket's decisions, so the driver only ever sees counts.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jobs.embed.buckets import plan_bucket, split_by_bucket
+from jobs.embed.rows import REJECT, carried_schema, content_hashes, row_keys, validate_rows
+from storage.run_stage import filesystem, parquet_files, write_parquet_atomically
+
+SCHEMA_COLUMN = "_schema"
+KEYS, TABLE, RECORDS, DECISIONS, GONE = "keys", "table", "records", "decisions", "gone"
+BUCKET_BYTES = 64 * 1024 * 1024  # source bytes per bucket: a bucket task holds its share's keys
+MAX_BUCKETS = 1024
+
+
+def bucket_count(source_bytes: int) -> int:
+    """How many id buckets a corpus of this size is partitioned into."""
+    return max(4, min(MAX_BUCKETS, source_bytes // BUCKET_BYTES + 1))
+
+
+def partition_keys(batch: pa.Table, plan_uri: str, buckets: int,
+                   fingerprint: str | None = None) -> pa.Table:
+    """Write each row's id, (file, row) key and validity to its id's bucket.
+
+    With a fingerprint (incremental or resumed runs) each row's content hash comes along too.
+    Returns one row for the block: rows read, rows rejected, the carried schema.
+    """
+    table = validate_rows(batch)
+    valid = pc.is_null(table.column(REJECT))
+    columns = {"id": table.column("id").cast(pa.string()),
+               "key": pa.array(row_keys(table), pa.int64()), "valid": valid}
+    if fingerprint is not None:
+        columns["content_hash"] = content_hashes(table.column("text"), fingerprint)
+    keys = pa.table(columns).filter(pc.is_valid(table.column("id")))
+    write_buckets(keys, f"{plan_uri}/{KEYS}", buckets)
+    return pa.table({"rows": [table.num_rows],
+                     "rejected": [table.num_rows - int(pc.sum(valid).as_py() or 0)],
+                     SCHEMA_COLUMN: [carried_schema(table).serialize().to_pybytes()]})
+
+
+def partition_rows(batch: pa.Table, out_uri: str, buckets: int) -> pa.Table:
+    """Write rows read from a table or from write records to their id's bucket; count them."""
+    write_buckets(batch, out_uri, buckets)
+    return pa.table({"rows": [batch.num_rows]})
+
+
+def write_buckets(table: pa.Table, out_uri: str, buckets: int) -> None:
+    """One Parquet file per non-empty bucket: <out>/b=<bucket>/<unique>.parquet."""
+    name = uuid.uuid4().hex
+    for bucket, part in split_by_bucket(table, buckets).items():
+        write_parquet_atomically(part, f"{out_uri}/{bucket_folder(bucket)}/{name}.parquet")
+
+
+def bucket_folder(bucket: int) -> str:
+    """The folder name of one bucket."""
+    return f"b={bucket:05d}"
+
+
+def read_bucket(uri: str) -> pa.Table | None:
+    """Every file of one bucket's folder as one table; None if nothing was written there."""
+    import pyarrow.parquet as pq
+
+    files = parquet_files(uri)
+    if not files:
+        return None
+    fs, _ = filesystem(uri)
+    return pa.concat_tables([pq.read_table(filesystem(f)[1], filesystem=fs) for f in files],
+                            promote_options="default")
+
+
+def decide_buckets(batch: pa.Table, plan_uri: str, file_names: list[str], incremental: bool,
+                   delete_missing: bool) -> pa.Table:
+    """One task per bucket: duplicates, the diff, record matches; decisions to files, counts back."""
+    out = []
+    for bucket in batch.column("bucket").to_pylist():
+        folder = bucket_folder(bucket)
+        source = read_bucket(f"{plan_uri}/{KEYS}/{folder}")
+        if source is None:
+            source = pa.table({"id": pa.array([], pa.string()), "key": pa.array([], pa.int64()),
+                               "valid": pa.array([], pa.bool_()),
+                               "content_hash": pa.array([], pa.string())})
+        table = read_bucket(f"{plan_uri}/{TABLE}/{folder}") if incremental else None
+        if incremental and table is None:
+            table = pa.table({"id": pa.array([], pa.string()),
+                              "content_hash": pa.array([], pa.string())})
+        plan = plan_bucket(source, file_names, table, read_bucket(f"{plan_uri}/{RECORDS}/{folder}"),
+                           delete_missing)
+        if plan.decisions.num_rows:
+            write_parquet_atomically(plan.decisions, f"{plan_uri}/{DECISIONS}/{folder}.parquet")
+        if plan.gone.num_rows:
+            write_parquet_atomically(plan.gone, f"{plan_uri}/{GONE}/{folder}.parquet")
+        matched = dict(zip(plan.records.column("record").to_pylist(),
+                           plan.records.column("matched").to_pylist(), strict=True))
+        out.append({**plan.counts(), "records": json.dumps(matched)})
+    return pa.Table.from_pylist(out)
+
