@@ -70,15 +70,13 @@ def find_resumable(run, read_only: bool = False) -> Resumable | None:
             return None
         if config.fresh:
             log.info("discarding the unfinished run %s of %s (--fresh)", stage.stage_id, config.table)
-            discard(stage, stage.records(), run)
-            stage.remove()
+            discard_stage(stage, run)
             continue
         if manifest.get("mode") != run.mode:  # another kind of run: its rows cannot be reused
             if not read_only:
                 log.warning("discarding the unfinished %s run %s of %s: this run is %s",
                             manifest.get("mode"), stage.stage_id, config.table, run.mode)
-                discard(stage, stage.records(), run)
-                stage.remove()
+                discard_stage(stage, run)
             continue
         problems = resume_problems(manifest, run)
         if problems:
@@ -86,7 +84,10 @@ def find_resumable(run, read_only: bool = False) -> Resumable | None:
                            f"{manifest.get('runs', ['?'])[-1]} made with other model settings "
                            f"({'; '.join(problems)}); run it again with those settings to resume "
                            "it, or add --fresh to discard it")
-        records = stage.records()
+        try:
+            records = stage.records()
+        except OSError:  # another run removed it a moment ago
+            continue
         if committed_already(run, records):
             if not read_only:
                 stage.remove()  # a run that committed, then died before it could tidy up
@@ -135,6 +136,21 @@ def settle_records(run, stage: RunStage, resumable: Resumable | None,
     for record in kept:  # this run rejects those rows again, in its own fragments
         remove_fragment_files(_rejects_uri(run), record.reject_fragments)
     return kept
+
+
+def discard_stage(stage: RunStage, run) -> None:
+    """Remove a dead run's whole area and fragments, unless another run took it meanwhile."""
+    try:
+        lease = StageLease(stage)  # two runs may find the same dead area: one discards it
+    except (BlockingIOError, FileNotFoundError):
+        return
+    try:
+        discard(stage, stage.records(), run)
+        stage.remove()
+    except OSError:  # removed by a run that found it first and did not take the lock
+        pass
+    finally:
+        lease.release()
 
 
 def discard(stage: RunStage, records: list[WriteRecord], run) -> None:
