@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from jobs.embed.capacity import IO_TASK_CPUS
 
+# Tables from this many rows get their merge and index builds in a task; smaller ones in the
+# driver, where the step takes less than starting a worker would.
+ON_CLUSTER_ROWS = 100_000
+
 
 def on_cluster(fn, *args):
     """fn(*args) in a task on the driver's node; its result, or its own exception re-raised.

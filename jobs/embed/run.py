@@ -21,7 +21,7 @@ from jobs.config import EmbedConfig
 from jobs.embed.capacity import IO_TASK_CPUS, ActorResources
 from jobs.embed.changes import ChangeSet, upsert_changes
 from jobs.embed.modes import check_mode
-from jobs.embed.on_cluster import on_cluster
+from jobs.embed.on_cluster import ON_CLUSTER_ROWS, on_cluster
 from jobs.embed.plan import RowPlan, plan_line
 from jobs.embed.planning import plan_pass
 from jobs.embed.pool import (
@@ -39,7 +39,7 @@ from jobs.embed.stages import prepare_rows
 from jobs.embed.summary import RunSummary
 from jobs.errors import EmbedPassError, RunError, root_cause
 from storage.commit import commit_rejects, commit_table
-from storage.db import table_uri
+from storage.db import dataset_or_none, table_uri
 from storage.index import refresh_index
 from storage.names import companion, validate_table_name
 from storage.provenance import Provenance, config_fingerprint
@@ -233,8 +233,9 @@ def _upsert(config: EmbedConfig, report: WriteReport, read_version: int,
         raise RunError(f"the model now gives {report.dim}-dim vectors but table "
                        f"{config.table!r} holds {table_dim}-dim ones; use --mode rebuild")
     gone = changes.gone_uri if changes.to_delete else None
-    result = on_cluster(upsert_changes, config.db, config.table, staged, report.fragments,
-                        existing, gone, read_version)
+    where = on_cluster if _large(config) else _here
+    result = where(upsert_changes, config.db, config.table, staged, report.fragments, existing,
+                   gone, read_version)
     summary.version = result.version
     summary.updated, summary.inserted, summary.deleted = (result.updated, result.inserted,
                                                           result.deleted)
@@ -243,13 +244,27 @@ def _upsert(config: EmbedConfig, report: WriteReport, read_version: int,
 def _refresh_index(config: EmbedConfig) -> str:
     """Build or refresh the ANN index; a failure is a warning: the run's outcome is its commit."""
     try:
-        return on_cluster(refresh_index, config.db, config.table, config.index_threshold,
-                          config.index_type)
+        where = on_cluster if _large(config) else _here
+        return where(refresh_index, config.db, config.table, config.index_threshold,
+                     config.index_type)
     except Exception as exc:  # noqa: BLE001 - the rows are committed; searches stay exact
         reason = root_cause(exc)
         log.warning("index on %s failed after the commit (searches stay exact): %s", config.table,
                     reason)
         return f"failed: {reason}"
+
+
+def _large(config: EmbedConfig) -> bool:
+    """True once a table is big enough that its merge or index build belongs in a Ray task.
+
+    Below that, starting a task (a fresh worker importing Lance) costs more than the step.
+    """
+    dataset = dataset_or_none(config.db, config.table)
+    return dataset is not None and dataset.count_rows() >= ON_CLUSTER_ROWS
+
+
+def _here(fn, *args):
+    return fn(*args)
 
 
 def _record(config: EmbedConfig, summary: RunSummary, started: datetime) -> None:
