@@ -177,7 +177,10 @@ class ProgressReporter:
             stopping = self._stop.wait(POLL_S)
             now = time.monotonic()
             if stopping or throttle.due(now):
-                print(progress_line(self._counts(), total, now - started), file=self.stream,
-                      flush=True)
+                counts = self._counts()
+                # Once every row is in, the line at the stop says so: one 100% line, not two.
+                if stopping or counts.rows < total:
+                    print(progress_line(counts, total, now - started), file=self.stream,
+                          flush=True)
             if stopping:
                 return
