@@ -59,6 +59,16 @@ def parquet_files(uri: str) -> list[str]:
     return sorted(prefix + p for p in found)
 
 
+def read_parquet_folder(uri: str) -> pa.Table | None:
+    """Every finished Parquet file under a folder as one table; None if there is none."""
+    files = parquet_files(uri)
+    if not files:
+        return None
+    fs, _ = filesystem(uri)
+    return pa.concat_tables([pq.read_table(filesystem(f)[1], filesystem=fs) for f in files],
+                            promote_options="default")
+
+
 def remove_tree(uri: str) -> None:
     """Delete a folder and everything in it; a missing one is fine."""
     fs, path = filesystem(uri)

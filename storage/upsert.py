@@ -2,7 +2,8 @@
 
 The changed rows' fragments are committed into a staging dataset beside the table (readers of
 the table never see it), then a single LanceDB `merge_insert` on `id` updates, inserts and
-(optionally) deletes in one commit. The staging dataset is removed afterwards, also on failure.
+(optionally) deletes in one commit. The staging dataset lives in the run's staging area
+(storage/run_stage.py), removed with it after the commit and kept for a resume if the run dies.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 
 import lance
 import pyarrow as pa
-import pyarrow.fs as pafs
 
 from storage.commit import CommitConflictError, commit_table, latest_version
 from storage.db import connect, table_uri
@@ -61,9 +61,3 @@ def upsert_staged(db: str, table: str, staging_uri: str, fragments: list[str], s
     return UpsertResult(version=result.version, updated=result.num_updated_rows,
                         inserted=result.num_inserted_rows, deleted=result.num_deleted_rows)
 
-
-def remove_dataset(uri: str) -> None:
-    """Delete a dataset folder (local or object store); a missing one is fine."""
-    fs, path = pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
-    if fs.get_file_info(path).type != pafs.FileType.NotFound:
-        fs.delete_dir(path)

@@ -25,15 +25,10 @@ class ChangeSet:
 
 def missing_ids(gone_uri: str | None) -> list[str]:
     """The ids that left the source, as the planning pass's buckets wrote them (sorted)."""
-    import pyarrow.parquet as pq
+    from storage.run_stage import read_parquet_folder
 
-    from storage.run_stage import filesystem, parquet_files
-
-    if gone_uri is None:
-        return []
-    fs, _ = filesystem(gone_uri)
-    return sorted(i for f in parquet_files(gone_uri)
-                  for i in pq.read_table(filesystem(f)[1], filesystem=fs).column("id").to_pylist())
+    gone = read_parquet_folder(gone_uri) if gone_uri is not None else None
+    return [] if gone is None else sorted(gone.column("id").to_pylist())
 
 
 def upsert_changes(db: str, table: str, staged: str, fragments: list[str], schema: pa.Schema,

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from jobs.embed.buckets import plan_bucket, split_by_bucket
 from jobs.embed.rows import REJECT, carried_schema, content_hashes, row_keys, validate_rows
-from storage.run_stage import filesystem, parquet_files, write_parquet_atomically
+from storage.run_stage import read_parquet_folder, write_parquet_atomically
 
 SCHEMA_COLUMN = "_schema"
 KEYS, TABLE, RECORDS, DECISIONS, GONE = "keys", "table", "records", "decisions", "gone"
@@ -68,14 +68,7 @@ def bucket_folder(bucket: int) -> str:
 
 def read_bucket(uri: str) -> pa.Table | None:
     """Every file of one bucket's folder as one table; None if nothing was written there."""
-    import pyarrow.parquet as pq
-
-    files = parquet_files(uri)
-    if not files:
-        return None
-    fs, _ = filesystem(uri)
-    return pa.concat_tables([pq.read_table(filesystem(f)[1], filesystem=fs) for f in files],
-                            promote_options="default")
+    return read_parquet_folder(uri)
 
 
 def decide_buckets(batch: pa.Table, plan_uri: str, file_names: list[str], incremental: bool,
