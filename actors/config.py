@@ -29,6 +29,10 @@ class ModelConfig:
     dtype: str = "float32"
     keep_full: bool = False  # also store the untruncated vector, for two-stage search
     quantize: str = "none"
+    # Chunking: embed each document as token-bounded chunks instead of cutting it at the window.
+    chunk: bool = False
+    chunk_tokens: int | None = None  # None: as many as the window holds besides prefix and specials
+    chunk_overlap: int | None = None  # None: a fifth of the chunk (actors/encoders/chunker.py)
 
     def __post_init__(self) -> None:
         if self.keep_full and self.truncate_dim is None:
@@ -44,6 +48,20 @@ class ModelConfig:
                               f"{self.backend!r} (choose from {', '.join(QUANTIZE[self.backend])})")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be float32 or float16, got {self.dtype!r}")
+        self._check_chunking()
+
+    def _check_chunking(self) -> None:
+        """Chunk settings that cannot work whatever the model (the window is checked later)."""
+        if not self.chunk and (self.chunk_tokens is not None or self.chunk_overlap is not None):
+            raise ConfigError("--chunk-tokens and --chunk-overlap need --chunk")
+        if self.chunk_tokens is not None and self.chunk_tokens <= 0:
+            raise ConfigError(f"--chunk-tokens must be positive, got {self.chunk_tokens}")
+        if self.chunk_overlap is not None and self.chunk_overlap < 0:
+            raise ConfigError(f"--chunk-overlap must be >= 0, got {self.chunk_overlap}")
+        if (self.chunk_tokens is not None and self.chunk_overlap is not None
+                and self.chunk_overlap >= self.chunk_tokens):
+            raise ConfigError(f"--chunk-overlap {self.chunk_overlap} must be smaller than "
+                              f"--chunk-tokens {self.chunk_tokens}")
 
     def check_dim(self, native_dim: int) -> None:
         """Refuse a truncation longer than the model's vectors (it would silently do nothing)."""

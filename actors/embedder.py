@@ -80,12 +80,20 @@ class Embedder:
             out = out.append_column("vector_full", fixed_size_list(full, self.config.dtype))
         if self.progress is not None:  # fire and forget: progress must never slow a batch
             rejected = batch.num_rows - len(todo) + len(failures)
-            self.progress.add.remote(batch.num_rows, int(tokens.sum()), rejected)
+            self.progress.add.remote(documents_begun(batch), int(tokens.sum()), rejected)
         return (out
                 .append_column("_tokens", pa.array(tokens))
                 .append_column("_actor", pa.array([self.identity] * batch.num_rows, pa.string()))
                 .append_column("_native_dim", pa.array(np.full(batch.num_rows, self.encoder.dim,
                                                                dtype=np.int32))))
+
+
+def documents_begun(batch: pa.Table) -> int:
+    """Rows of a batch, or in a chunked run the documents whose first chunk it holds."""
+    if "chunk" not in batch.column_names:
+        return batch.num_rows
+    chunk = batch.column("chunk")
+    return int(pc.sum(pc.fill_null(pc.equal(chunk, 0), True)).as_py() or 0)
 
 
 def fixed_size_list(matrix: np.ndarray, dtype: str) -> pa.FixedSizeListArray:

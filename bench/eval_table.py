@@ -25,8 +25,12 @@ BACKENDS = ("torch/none", "onnx/none", "onnx/int8", "openvino/bf16", "torch/bf16
 PUBLISHED = {"sts": 82.03, "ndcg": 64.51}
 
 
-def run_backend(backend: str, dims: list[int], sts_only: bool) -> dict:
-    """STS-B and SciFact scores for one backend at every dim."""
+def run_backend(backend: str, dims: list[int], sts_only: bool, first: bool = False) -> dict:
+    """STS-B and SciFact scores for one backend at every dim.
+
+    The first backend's SciFact run also ranks by BM25 and hybrid, and a second run embeds the
+    corpus chunked (default chunking, documents scored by their best chunk) beside it.
+    """
     from jobs.eval.data import default_path, read_retrieval, read_sts
     from jobs.eval.run import evaluate_retrieval, evaluate_sts
 
@@ -34,9 +38,13 @@ def run_backend(backend: str, dims: list[int], sts_only: bool) -> dict:
     settings = {"backend": name, "quantize": quantize}
     start = time.perf_counter()
     sts = evaluate_sts(read_sts(default_path("stsbenchmark", "sts-test.csv")), settings, dims)
-    retrieval = [] if sts_only else evaluate_retrieval(
-        read_retrieval(default_path("scifact")), settings, dims, [False, True])
-    return {"backend": backend, "sts": sts, "retrieval": retrieval,
+    modes = ["dense", "bm25", "hybrid"] if first else ["dense"]
+    scifact = None if sts_only else read_retrieval(default_path("scifact"))
+    retrieval = [] if sts_only else evaluate_retrieval(scifact, settings, dims, [False, True],
+                                                       modes=modes)
+    chunked = (evaluate_retrieval(scifact, {**settings, "chunk": True}, [None])
+               if first and not sts_only else [])
+    return {"backend": backend, "sts": sts, "retrieval": retrieval, "chunked": chunked,
             "seconds": round(time.perf_counter() - start)}
 
 
@@ -82,11 +90,64 @@ def markdown(result: dict) -> str:
         lines.append(f"- {run['backend']}: STS-B {sts_gap:+.2f}, SciFact nDCG@10 {ndcg_gap}")
     lines += ["", "Speed of each backend: docs/BENCHMARKS.md. int8 scales activations per model "
               "call, so its scores move by a few hundredths with the micro-batch size."]
+    if base is not None:
+        lines += modes_section(base) + chunked_section(base)
     return "\n".join(lines) + "\n"
 
 
+def modes_section(run: dict) -> list[str]:
+    """Dense, BM25 and hybrid rows of the first backend at its full dim."""
+    full = max((r["dim"] for r in run["retrieval"]), default=None)
+    rows = [r for r in run["retrieval"] if not r["rerank"]
+            and (r.get("mode") == "bm25" or r["dim"] == full)]
+    if not any(r.get("mode") in ("bm25", "hybrid") for r in rows):
+        return []
+    names = {"dense": "dense (all-MiniLM-L6-v2)", "bm25": "BM25 alone",
+             "hybrid": "hybrid (BM25 + dense, RRF)"}
+    out = ["", "## Dense, BM25 and hybrid retrieval on SciFact", "",
+           f"{run['backend']}, {full} dims, the same embed run as the table above: LanceDB's "
+           "full-text index on `text` (BM25; storage/index.py `build_text_index`), then each query "
+           "through `QueryActor.search_batch` (dense), `bm25_search_batch` (BM25 alone) and "
+           "`search_batch(hybrid=True)` (top 100 of each side fused by reciprocal rank, "
+           "1 / (rank + 60)). Rerun: `embedfleet eval retrieval --bm25 --hybrid`.", "",
+           "| mode | SciFact nDCG@10 | recall@100 |", "|---|---:|---:|"]
+    for row in rows:
+        out.append(f"| {names[row.get('mode', 'dense')]} | {_pct(row, 'ndcg@10')} | "
+                   f"{_pct(row, 'recall@100')} |")
+    return out + ["", "Published for reference: BM25 66.5 in the BEIR paper (Elasticsearch BM25, "
+                  "another tokenizer)."]
+
+
+def chunked_section(run: dict) -> list[str]:
+    """Truncated vs chunked SciFact, same model and backend, same `make eval` run."""
+    if not run.get("chunked"):
+        return []
+    full = max(r["dim"] for r in run["retrieval"])
+    truncated = next(r for r in run["retrieval"] if r["dim"] == full and not r["rerank"]
+                     and r.get("mode", "dense") == "dense")
+    chunked = run["chunked"][0]
+    report = truncated["embed"].get("truncation") or {}
+    over = (f" {report['documents_over_window']:,} of {report['documents']:,} documents are longer "
+            f"than the model's 256-token window; truncation drops "
+            f"{report['tokens_dropped']:,} of their {report['tokens_in_documents']:,} tokens "
+            f"({100 * report['share_of_tokens_dropped']:.1f}%), as the run's truncation report "
+            "says." if report else "")
+    return ["", "## Long documents: truncated vs chunked", "",
+            f"{run['backend']}, {full} dims.{over} `embedfleet eval retrieval --chunk` embeds every "
+            "document as token-bounded chunks instead (default chunking: as many tokens as the "
+            "window holds after the special tokens, a fifth of them shared with the next chunk, "
+            "cut at paragraph and sentence ends by semantic-text-splitter), and the query actor "
+            "returns each document once, scored by its best chunk.", "",
+            "| documents embedded | rows | SciFact nDCG@10 | recall@100 |", "|---|---:|---:|---:|",
+            f"| truncated at the window | {truncated['embed']['embedded']:,} | "
+            f"{_pct(truncated, 'ndcg@10')} | {_pct(truncated, 'recall@100')} |",
+            f"| chunked (`--chunk`), best chunk per document | {chunked['embed']['chunks']:,} | "
+            f"{_pct(chunked, 'ndcg@10')} | {_pct(chunked, 'recall@100')} |"]
+
+
 def _find(rows: list[dict], dim: int, rerank: bool) -> dict | None:
-    return next((r for r in rows if r["dim"] == dim and r["rerank"] == rerank), None)
+    return next((r for r in rows if r["dim"] == dim and r["rerank"] == rerank
+                 and r.get("mode", "dense") == "dense"), None)
 
 
 def _pct(row: dict | None, key: str) -> str:
@@ -107,8 +168,8 @@ def main() -> None:
     out = Path(args.out)
     result = {"machine": machine_name(), **load_note(),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "runs": [run_backend(b.strip(), dims, args.sts_only)
-                       for b in args.backends.split(",") if b.strip()]}
+              "runs": [run_backend(b, dims, args.sts_only, first=i == 0) for i, b in
+                       enumerate(b.strip() for b in args.backends.split(",") if b.strip())]}
     if args.update and (out / "eval.json").exists():
         # Keep the other backends' rows from the last run; this run's backends replace theirs.
         fresh = {r["backend"]: r for r in result["runs"]}

@@ -32,15 +32,38 @@ from machine import (  # noqa: E402 - bench/ is the script's folder
 BACKENDS = ("torch/none", "torch/bf16", "onnx/none", "onnx/int8", "openvino/bf16")
 
 
-def corpora(docs: int, sentences: int | None) -> dict[str, list[str]]:
-    """The texts of each corpus, in file order."""
+CORPORA = ("docs", "sentences", "chunked")
+
+
+def corpora(docs: int, sentences: int | None, wanted=CORPORA) -> dict[str, tuple[list[str], dict]]:
+    """The texts of each corpus, in file order, and the job settings it runs with.
+
+    The chunked corpus is the same SciFact documents run with --chunk: its plain side encodes
+    the very chunks the job embeds (cut here by the job's own chunker, default settings).
+    """
     from jobs.eval.data import default_path, read_retrieval, read_sts
 
     sts = read_sts(default_path("stsbenchmark", "sts-test.csv"))
     scifact = read_retrieval(default_path("scifact"))
     sentences_all = (sts.first + sts.second)[:sentences]
-    return {f"SciFact docs ({docs:,})": scifact.doc_texts[:docs],
-            f"STS-B test sentences ({len(sentences_all):,})": sentences_all}
+    out = {}
+    if "docs" in wanted:
+        out[f"SciFact docs ({docs:,})"] = (scifact.doc_texts[:docs], {})
+    if "sentences" in wanted:
+        out[f"STS-B test sentences ({len(sentences_all):,})"] = (sentences_all, {})
+    if "chunked" in wanted:
+        out[f"SciFact docs ({docs:,}), chunked (--chunk)"] = (scifact.doc_texts[:docs],
+                                                            {"chunk": True})
+    return out
+
+
+def chunk_texts(texts: list[str]) -> list[str]:
+    """The chunks the job cuts the texts into with --chunk (default sizes)."""
+    from actors.config import ModelConfig
+    from actors.encoders.chunker import chunker
+
+    cutter = chunker(ModelConfig(chunk=True))
+    return [piece for text in texts for _, _, piece in cutter.chunks(text)]
 
 
 def plain_encode(model, texts: list[str]) -> float:
@@ -51,7 +74,7 @@ def plain_encode(model, texts: list[str]) -> float:
 
 
 def job_run(texts: list[str], backend: str, workdir: Path, table: str,
-            model: str = "all-MiniLM-L6-v2") -> dict:
+            model: str = "all-MiniLM-L6-v2", settings: dict | None = None) -> dict:
     """One embed job over the texts with a backend; its summary."""
     from jobs.config import build_config
     from jobs.embed.run import run_embed
@@ -63,7 +86,8 @@ def job_run(texts: list[str], backend: str, workdir: Path, table: str,
                                   for i, t in enumerate(texts)))
     summary = run_embed(build_config({"table": table, "db": str(workdir / "db"),
                                       "paths": [str(source)], "model": model, "backend": name,
-                                      "quantize": quantize, "mode": "overwrite"}))
+                                      "quantize": quantize, "mode": "overwrite",
+                                      **(settings or {})}))
     return summary.to_dict()
 
 
@@ -99,7 +123,7 @@ def warm_exports(backends: list[str]) -> dict[str, float]:
     return seconds
 
 
-def measure(docs: int, sentences: int | None, backends: list[str]) -> dict:
+def measure(docs: int, sentences: int | None, backends: list[str], wanted=CORPORA) -> dict:
     """Every figure of the section, measured in this one process."""
     import ray
     from sentence_transformers import SentenceTransformer
@@ -120,17 +144,24 @@ def measure(docs: int, sentences: int | None, backends: list[str]) -> dict:
     result["ray_start_s"] = round(time.perf_counter() - start, 1)
     result["corpora"] = []
     with tempfile.TemporaryDirectory(prefix="embedfleet-bench-") as root:
-        for index, (label, texts) in enumerate(corpora(docs, sentences).items()):
+        for index, (label, (documents, settings)) in enumerate(
+                corpora(docs, sentences, wanted).items()):
+            # Plain encode gets what the model embeds: the texts, or with --chunk their chunks.
+            texts = chunk_texts(documents) if settings.get("chunk") else documents
             tokens = [len(ids) for ids in model.tokenizer(
                 texts, truncation=True, max_length=model.max_seq_length)["input_ids"]]
             mean_tokens = sum(tokens) / len(tokens)
             limit = result["gflops_fp32"] * 1e9 / model_flops_per_token(
                 model[0].auto_model.config, mean_tokens)
-            row = {"corpus": label, "texts": len(texts), "tokens": sum(tokens),
+            row = {"corpus": label, "texts": len(texts), "documents": len(documents),
+                   "tokens": sum(tokens),
                    "mean_tokens": round(mean_tokens, 1), "limit_tokens_per_s": round(limit)}
             plain = [plain_encode(model, texts)]
             row["encoder_s"] = round(encoder_alone(texts), 2)
-            row["jobs"] = {b: job_run(texts, b, Path(root), f"c{index}") for b in backends}
+            # A chunked row runs the default backend only: it measures chunking, not backends.
+            runs = backends[:1] if settings else backends
+            row["jobs"] = {b: job_run(documents, b, Path(root), f"c{index}", settings=settings)
+                           for b in runs}
             plain.append(plain_encode(model, texts))
             row["plain_s"] = [round(p, 2) for p in plain]
             result["corpora"].append(row)
@@ -153,7 +184,9 @@ def markdown(result: dict) -> str:
              f"(export cached): {', '.join(f'{k} {v} s' for k, v in result['load_s'].items())}.", ""]
     for row in result["corpora"]:
         plain_s = sum(row["plain_s"]) / len(row["plain_s"])
-        lines += [f"**{row['corpus']}**: {row['tokens']:,} tokens (mean {row['mean_tokens']}); "
+        chunks = (f"{row['texts']:,} chunks of {row['documents']:,} documents (docs/s counts "
+                  "chunks); " if row.get("documents", row["texts"]) != row["texts"] else "")
+        lines += [f"**{row['corpus']}**: {chunks}{row['tokens']:,} tokens (mean {row['mean_tokens']}); "
                   f"plain encode {' / '.join(f'{p} s' for p in row['plain_s'])} (before / after the "
                   f"jobs); fp32 limit {row['limit_tokens_per_s']:,} tokens/s.", "",
                   "| run | seconds | docs/s | tokens/s | share of fp32 limit | job / plain |",
@@ -180,9 +213,12 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, help="STS sentences (default: all 2,758)")
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="backend/quantize pairs for the job runs")
+    parser.add_argument("--corpora", default=",".join(CORPORA),
+                        help=f"which rows to measure, of {', '.join(CORPORA)}")
     parser.add_argument("--out", default=str(BENCH_DIR / "throughput.json"))
     args = parser.parse_args()
-    result = measure(args.docs, args.sentences, [b.strip() for b in args.backends.split(",") if b.strip()])
+    result = measure(args.docs, args.sentences, [b.strip() for b in args.backends.split(",") if b.strip()],
+                     [c.strip() for c in args.corpora.split(",") if c.strip()])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(markdown(result))

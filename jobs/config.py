@@ -16,6 +16,7 @@ from storage.errors import ConfigError
 FORMATS = ("auto", "parquet", "jsonl", "csv", "text")
 # None (unset) means incremental when the table exists, create when it does not.
 MODES = ("create", "append", "overwrite", "incremental", "rebuild")
+DEFAULT_MAX_CHUNKS = 256  # ~65k tokens with a 256-token window: a long paper, not a book
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # it names a staging folder
 
 
@@ -80,6 +81,7 @@ class EmbedConfig:
     run_id: str | None = None  # set by a scheduler so its tick and the run share one id
     dry_run: bool = False  # plan, count tokens, estimate the time; commit nothing
     fresh: bool = False  # discard a dead run of this table instead of resuming it
+    max_chunks: int = DEFAULT_MAX_CHUNKS  # chunked runs: a document giving more is rejected
 
     def __post_init__(self) -> None:
         if self.index_type not in INDEX_KINDS:
@@ -91,6 +93,8 @@ class EmbedConfig:
                               "(overwrite and rebuild keep only the source's rows anyway)")
         if not self.source.paths:
             raise ConfigError("no SOURCE given: name at least one file, directory or glob")
+        if self.max_chunks < 1:
+            raise ConfigError(f"--max-chunks must be at least 1, got {self.max_chunks}")
         if self.run_id is not None and not _RUN_ID.fullmatch(self.run_id):
             raise ConfigError(f"run id {self.run_id!r}: use 1-64 letters, digits, '.', '_' or '-'")
 
@@ -154,9 +158,27 @@ def flat_settings(data: dict[str, Any]) -> dict[str, Any]:
     for key, value in data.items():
         if key in _SECTIONS and isinstance(value, dict):
             flat.update(value)
+        elif key == "chunking":
+            flat.update(_chunking_settings(value))
         else:
             flat[key] = value
     return flat
+
+
+_CHUNKING_KEYS = {"tokens": "chunk_tokens", "overlap": "chunk_overlap", "max_chunks": "max_chunks"}
+
+
+def _chunking_settings(value: Any) -> dict[str, Any]:
+    """A spec's `chunking:` (true/false, or a mapping of tokens, overlap, max_chunks) as settings."""
+    if isinstance(value, bool):
+        return {"chunk": value}
+    if not isinstance(value, dict):
+        raise ConfigError(f"'chunking' must be true, false or a mapping of {sorted(_CHUNKING_KEYS)}, "
+                          f"got {value!r}")
+    unknown = sorted(set(value) - set(_CHUNKING_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join('chunking.' + k for k in unknown)}")
+    return {"chunk": True, **{_CHUNKING_KEYS[k]: v for k, v in value.items()}}
 
 
 def load_spec(path: str | Path) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from storage.db import dataset_or_none, open_table, table_uri
 from storage.index import index_status
 from storage.names import companion
 from storage.provenance import provenance_of
+from storage.runs import list_runs
+from storage.schema import CHUNK, is_chunked
 
 
 def table_info(db: str, name: str) -> dict:
@@ -25,8 +27,21 @@ def table_info(db: str, name: str) -> dict:
         "rejected_rows": rejects.count_rows() if rejects is not None else 0,
         "indexes": index_status(db, name),
     }
+    if is_chunked(dataset.schema):
+        info["documents"] = dataset.count_rows(filter=f"{CHUNK} = 0")
+    truncation = last_truncation(db, name)
+    if truncation is not None:
+        info["truncation"] = truncation
     if provenance is not None:
         data = provenance.to_dict()
         info["libraries"] = data.pop("versions")
         info["provenance"] = data
     return info
+
+
+def last_truncation(db: str, name: str) -> dict | None:
+    """The truncation report of the table's last successful run that measured one."""
+    for run in reversed(list_runs(db, name)):
+        if run.get("status") == "succeeded" and run.get("truncation"):
+            return run["truncation"]
+    return None

@@ -44,6 +44,10 @@ VECTOR_FIELDS: tuple[VectorField, ...] = (
     VectorField("query_prefix", hashed=False),
     # Decides whether the untruncated vector is stored beside the truncated one.
     VectorField("keep_full", hashed=False),
+    # Chunked documents get other vectors (one per chunk), so chunk settings are hashed.
+    VectorField("chunk"),
+    VectorField("chunk_tokens"),
+    VectorField("chunk_overlap"),
 )
 
 

@@ -28,7 +28,8 @@ RUNS_SCHEMA = pa.schema([
 ])
 
 
-EXTRA_FIELDS = ("updated", "inserted", "deleted", "resumed", "resumed_from", "job_id")
+EXTRA_FIELDS = ("updated", "inserted", "deleted", "resumed", "resumed_from", "job_id", "chunks",
+                "truncation")
 
 
 def record_run(db: str, table: str, summary: dict, started_at: datetime,

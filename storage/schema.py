@@ -13,6 +13,21 @@ VECTOR_FULL = "vector_full"
 OWN_COLUMNS = ("id", "text", VECTOR, VECTOR_FULL, "content_hash", "embedded_at")
 HIDDEN_COLUMNS = (VECTOR, VECTOR_FULL, "content_hash")
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+# A chunked table's own columns: one row per chunk of a document (jobs/embed/chunks.py).
+DOC_ID, CHUNK, START, END = "doc_id", "chunk", "start", "end"
+CHUNK_FIELDS = (pa.field(DOC_ID, pa.string()), pa.field(CHUNK, pa.int32()),
+                pa.field(START, pa.int64()), pa.field(END, pa.int64()))
+CHUNK_COLUMNS = tuple(f.name for f in CHUNK_FIELDS)
+
+
+def is_chunked(schema: pa.Schema) -> bool:
+    """True for a table of document chunks (one row per chunk, `doc_id` naming its document)."""
+    return DOC_ID in schema.names and CHUNK in schema.names
+
+
+def own_columns(schema: pa.Schema) -> tuple[str, ...]:
+    """The columns embedfleet wrote into a table (the rest were carried from its source)."""
+    return OWN_COLUMNS + (CHUNK_COLUMNS if is_chunked(schema) else ())
 
 
 def vector_type(dim: int, dtype: str = "float32") -> pa.DataType:
@@ -22,10 +37,11 @@ def vector_type(dim: int, dtype: str = "float32") -> pa.DataType:
 
 
 def table_schema(carried: pa.Schema, vector: pa.DataType, provenance: Provenance | None = None,
-                 full_vector: pa.DataType | None = None) -> pa.Schema:
-    """id, text, the carried columns, vector, content_hash, embedded_at (+ provenance)."""
-    fields = [pa.field("id", pa.string()), pa.field("text", pa.string()), *carried,
-              pa.field(VECTOR, vector)]
+                 full_vector: pa.DataType | None = None, chunked: bool = False) -> pa.Schema:
+    """id, [doc_id, chunk, start, end,] text, the carried columns, vector, content_hash,
+    embedded_at (+ provenance)."""
+    fields = [pa.field("id", pa.string()), *(CHUNK_FIELDS if chunked else ()),
+              pa.field("text", pa.string()), *carried, pa.field(VECTOR, vector)]
     if full_vector is not None:
         fields.append(pa.field("vector_full", full_vector))
     fields += [pa.field("content_hash", pa.string()), pa.field("embedded_at", TIMESTAMP)]

@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ray.data.datasource import Datasink
 
+from storage.chunk_rows import documents_in, first_row_per_document, record_rows, whole_documents
 from storage.run_stage import RunStage, WriteRecord
-from storage.schema import REJECTS_SCHEMA, TIMESTAMP, VECTOR, table_schema
+from storage.schema import DOC_ID, REJECTS_SCHEMA, TIMESTAMP, VECTOR, table_schema
 
 ACTOR, TOKENS = "_actor", "_tokens"
 
@@ -28,8 +29,9 @@ class WriteReport:
 
     fragments: list[str] = field(default_factory=list)
     reject_fragments: list[str] = field(default_factory=list)
-    embedded: int = 0
-    rejected: int = 0
+    embedded: int = 0  # rows, or in a chunked run documents
+    rejected: int = 0  # likewise
+    chunks: int = 0  # chunk rows written (chunked runs)
     tokens: int = 0
     actors: dict[str, int] = field(default_factory=dict)
     dim: int | None = None
@@ -41,6 +43,7 @@ class WriteReport:
         self.reject_fragments += other.reject_fragments
         self.embedded += other.embedded
         self.rejected += other.rejected
+        self.chunks += other.chunks
         self.tokens += other.tokens
         for actor, rows in other.actors.items():
             self.actors[actor] = self.actors.get(actor, 0) + rows
@@ -53,8 +56,9 @@ class RunSink(Datasink):
 
     def __init__(self, table_uri: str, rejects_uri: str, carried: pa.Schema, run_id: str,
                  embedded_at, source_paths: list[str], rows_per_write: int, mode: str,
-                 stage: RunStage | None = None):
+                 stage: RunStage | None = None, chunked: bool = False):
         self.table_uri, self.rejects_uri, self.stage = table_uri, rejects_uri, stage
+        self.chunked = chunked
         self.carried, self.run_id, self.embedded_at = carried, run_id, embedded_at
         self.source_paths = source_paths
         self.rows_per_write = rows_per_write
@@ -74,8 +78,12 @@ class RunSink(Datasink):
         if not tables:
             return report
         batch = pa.concat_tables(tables, promote_options="default")
+        if self.chunked:
+            batch = whole_documents(batch)
         rejected = pc.is_valid(batch.column("_reject"))
         good, bad = batch.filter(pc.invert(rejected)), batch.filter(rejected)
+        if self.chunked:
+            bad = first_row_per_document(bad)
         if good.num_rows:
             rows = self._table_rows(good)
             if self.fragment_mode == "append":
@@ -83,7 +91,8 @@ class RunSink(Datasink):
             frags = write_fragments(rows, self.table_uri, schema=rows.schema, mode=self.fragment_mode,
                                     max_rows_per_file=max(self.rows_per_write, good.num_rows))
             report.fragments = [json.dumps(f.to_json()) for f in frags]
-            report.embedded = good.num_rows
+            report.embedded = documents_in(good) if self.chunked else good.num_rows
+            report.chunks = good.num_rows if self.chunked else 0
             report.tokens = int(pc.sum(good.column(TOKENS)).as_py() or 0)
             actors, counts = np.unique(good.column(ACTOR).to_numpy(zero_copy_only=False),
                                        return_counts=True)
@@ -96,8 +105,9 @@ class RunSink(Datasink):
             report.rejected = bad.num_rows
         if self.stage is not None:
             # Durable before the task reports success: a run that dies later resumes from it.
-            self.stage.write_record(good.select(["id", "content_hash"]), WriteRecord(
-                uuid.uuid4().hex, self.run_id, good.num_rows, report.fragments,
+            held = record_rows(good) if self.chunked else good.select(["id", "content_hash"])
+            self.stage.write_record(held, WriteRecord(
+                uuid.uuid4().hex, self.run_id, held.num_rows, report.fragments,
                 report.reject_fragments, report.dim, report.native_dim))
         return report
 
@@ -113,7 +123,8 @@ class RunSink(Datasink):
 
     def _table_rows(self, good: pa.Table) -> pa.Table:
         full = good.schema.field("vector_full").type if "vector_full" in good.column_names else None
-        schema = table_schema(self.carried, good.schema.field(VECTOR).type, full_vector=full)
+        schema = table_schema(self.carried, good.schema.field(VECTOR).type, full_vector=full,
+                              chunked=self.chunked)
         stamp = pa.array(np.full(good.num_rows, self.embedded_at, dtype="datetime64[us]"))
         columns = {f.name: good.column(f.name) for f in schema if f.name in good.column_names}
         columns["embedded_at"] = stamp.cast(TIMESTAMP)
@@ -125,7 +136,7 @@ class RunSink(Datasink):
         stamp = pa.array(np.full(n, np.datetime64("now", "us"))).cast(TIMESTAMP)
         return pa.table({
             "run_id": pa.array([self.run_id] * n, pa.string()),
-            "id": bad.column("id"),
+            "id": bad.column(DOC_ID) if self.chunked else bad.column("id"),
             "reason": bad.column("_reject"),
             "source_file": pa.array([self.source_paths[i] for i in files], pa.string()),
             "source_row": bad.column("_row"),

@@ -15,9 +15,12 @@ import numpy as np
 
 from actors.config import ModelConfig
 from actors.encoders.base import encoder_name
-from actors.encoders.clip import clip_long_texts
 from actors.encoders.fake import words_of
 from actors.encoders.models import resolve_model_source
+
+# Texts longer than this many characters per window token are counted on a head and scaled:
+# an exact count of a 5 MB text costs seconds and most of a GB, and changes no decision.
+EXACT_CHARS_PER_WINDOW_TOKEN = 64
 
 
 @dataclass(frozen=True)
@@ -35,50 +38,99 @@ class TokenCounter:
 
     def count(self, texts: list[str]) -> TokenCounts:
         """Per-text tokens as embedded and whether the window cut the text."""
+        full = self.full_counts(texts)
+        if self.window is None:
+            return TokenCounts(full, np.zeros(len(texts), dtype=bool))
+        return TokenCounts(np.minimum(full, self.window), full > self.window)
+
+    def full_counts(self, texts: list[str]) -> np.ndarray:
+        """Per-text tokens of the whole text, specials included (estimated for huge texts)."""
+        raise NotImplementedError
+
+    def chunk_budget(self, prefix: str) -> int | None:
+        """Tokens a chunk may have so that prefix + chunk + specials fit the window."""
+        return None
+
+    def splitter(self, capacity: int, overlap: int):
+        """A semantic-text-splitter TextSplitter counting this model's tokens."""
         raise NotImplementedError
 
 
 class WordCounter(TokenCounter):
     """The fake encoder's words: it has no window."""
 
-    def count(self, texts: list[str]) -> TokenCounts:
-        tokens = np.fromiter((len(words_of(t)) for t in texts), dtype=np.int64, count=len(texts))
-        return TokenCounts(tokens, np.zeros(len(texts), dtype=bool))
+    def full_counts(self, texts: list[str]) -> np.ndarray:
+        return np.fromiter((len(words_of(t)) for t in texts), dtype=np.int64, count=len(texts))
+
+    def splitter(self, capacity: int, overlap: int):
+        from semantic_text_splitter import TextSplitter
+
+        return TextSplitter.from_callback(lambda text: len(words_of(text)), capacity,
+                                          overlap=overlap, trim=True)
 
 
 class TokenizerCounter(TokenCounter):
-    """A sentence-transformers model's own tokenizer, loaded without its weights."""
+    """A sentence-transformers model's own (fast) tokenizer, loaded without its weights."""
 
     def __init__(self, model: ModelConfig):
+        source = resolve_model_source(model.model)
+        self.tokenizer = fast_tokenizer(source)
+        self.window = model.max_seq_length or _declared_window(source)
+        self.specials = self.tokenizer.num_special_tokens_to_add(False)
+
+    def full_counts(self, texts: list[str]) -> np.ndarray:
+        limit = self.window * EXACT_CHARS_PER_WINDOW_TOKEN
+        heads = [t if len(t) <= limit else t[:limit] for t in texts]
+        counts = np.fromiter((len(e) for e in self.tokenizer.encode_batch(heads)),
+                             dtype=np.int64, count=len(texts))
+        for i, text in enumerate(texts):
+            if len(text) > limit:  # tokens per character of the head, over the whole text
+                counts[i] = int(round((counts[i] - self.specials) * len(text) / limit)) + self.specials
+        return counts
+
+    def chunk_budget(self, prefix: str) -> int:
+        prefix_tokens = len(self.tokenizer.encode(prefix, add_special_tokens=False)) if prefix else 0
+        return self.window - self.specials - prefix_tokens
+
+    def splitter(self, capacity: int, overlap: int):
+        from semantic_text_splitter import TextSplitter
+
+        return TextSplitter.from_huggingface_tokenizer(self.tokenizer, capacity, overlap=overlap,
+                                                       trim=True)
+
+
+def fast_tokenizer(source: str):
+    """The model's `tokenizers.Tokenizer`, with no truncation or padding of its own.
+
+    Read from tokenizer.json when the model has one (no transformers import: it is the slow
+    part of a planning task's start); else converted by transformers.
+    """
+    from tokenizers import Tokenizer
+
+    path = Path(source) / "tokenizer.json"
+    if path.is_file():
+        tokenizer = Tokenizer.from_file(str(path))
+    else:
         from transformers import AutoTokenizer
 
-        source = resolve_model_source(model.model)
-        self.tokenizer = AutoTokenizer.from_pretrained(source)
-        self.window = model.max_seq_length or _declared_window(source, self.tokenizer)
-
-    def count(self, texts: list[str]) -> TokenCounts:
-        window = self.window
-        # Whole texts are tokenized, but a text far longer than the window only up to a head that
-        # already yields more tokens than it: the count past the window does not change the result.
-        clipped = clip_long_texts(texts, window, self._length)
-        ids = self.tokenizer(clipped, add_special_tokens=True, truncation=False, verbose=False,
-                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-        full = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(texts))
-        return TokenCounts(np.minimum(full, window), full > window)
-
-    def _length(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+        tokenizer = Tokenizer.from_str(AutoTokenizer.from_pretrained(source).backend_tokenizer.to_str())
+    # Some tokenizer.json files pin a truncation (all-MiniLM-L6-v2's: 128) the model ignores.
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
-def _declared_window(source: str, tokenizer) -> int:
-    """max_seq_length from sentence_bert_config.json, else the tokenizer's own limit."""
-    try:
-        data = json.loads((Path(source) / "sentence_bert_config.json").read_text())
-        if data.get("max_seq_length"):
-            return int(data["max_seq_length"])
-    except (OSError, ValueError):
-        pass
-    return int(min(tokenizer.model_max_length, 8192))
+def _declared_window(source: str) -> int:
+    """max_seq_length from sentence_bert_config.json, else the tokenizer config's own limit."""
+    for name, key in (("sentence_bert_config.json", "max_seq_length"),
+                      ("tokenizer_config.json", "model_max_length")):
+        try:
+            value = json.loads((Path(source) / name).read_text()).get(key)
+        except (OSError, ValueError):
+            continue
+        if value:
+            return int(min(value, 8192))
+    return 512
 
 
 @functools.lru_cache(maxsize=4)

@@ -15,3 +15,8 @@ ANN_REFINE = 20
 # product, ANN candidates are re-scored without a disk read. Larger tables are left to
 # LanceDB, whose flat scan reads and decodes the column on every query.
 EXACT_MEMORY_BYTES = 2 * 1024**3
+# Chunked tables: a document search first asks for k * this many chunks (then refills until it
+# has k distinct documents). Default chunking of SciFact gives 1.9 chunks per document, and a
+# relevant document often places several chunks near the top: 4x gives k documents in one round
+# on most queries, and a short round costs only one more search (actors/query/documents.py).
+CHUNK_OVERSAMPLE = 4

@@ -30,6 +30,10 @@ def register(sub, default_db: str) -> None:
                            help="also score BM25 alone (the full-text index on text)")
     retrieval.add_argument("--hybrid", action="store_true",
                            help="also score hybrid search: BM25 + vector fused by reciprocal rank")
+    retrieval.add_argument("--chunk", action="store_true",
+                           help="embed documents as chunks; a document scores by its best chunk")
+    retrieval.add_argument("--chunk-tokens", type=int, help="model tokens per chunk (with --chunk)")
+    retrieval.add_argument("--chunk-overlap", type=int, help="tokens neighbouring chunks share")
     retrieval.add_argument("--max-docs", type=int, help="only the first N documents (and the "
                            "queries judged against them)")
     _common(retrieval)
@@ -52,7 +56,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def settings_of(args) -> dict:
     """Embed settings from the flags that were given."""
     names = ("model", "backend", "quantize", "batch_size", "max_batch_tokens", "actors", "ray_address")
-    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    settings = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    if getattr(args, "chunk", False):  # retrieval only: --chunk and its sizes
+        sizes = {"chunk_tokens": args.chunk_tokens, "chunk_overlap": args.chunk_overlap}
+        settings.update(chunk=True, **{k: v for k, v in sizes.items() if v is not None})
+    return settings
 
 
 def dims_of(args) -> list[int | None]:
@@ -103,6 +111,8 @@ def report(results: list[dict], args, data: str) -> None:
         gap = (f" (published {published:.2f}, {value - published:+.2f})"
                if args.model == DEFAULT_MODEL and r.get("queries", 300) == 300 and mode == "dense"
                else "")
+        if r.get("embed", {}).get("chunks") is not None:
+            extra += f", {r['embed']['chunks']:,} chunks"
         print(f"{r['task']} {_label(r)} "
               f"[{args.backend}/{args.quantize}]: {metric} {value:.2f}{gap}{extra} "
               f"({r['seconds']:.0f}s)")
@@ -113,5 +123,6 @@ def _label(result: dict) -> str:
     mode = result.get("mode", "dense")
     if mode == "bm25":
         return "bm25"
-    return (f"dim {result['dim']}{' rerank' if result['rerank'] else ''}"
+    chunked = " chunked" if result.get("embed", {}).get("chunks") is not None else ""
+    return (f"dim {result['dim']}{chunked}{' rerank' if result['rerank'] else ''}"
             f"{' hybrid' if mode == 'hybrid' else ''}")

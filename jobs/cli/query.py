@@ -26,7 +26,8 @@ def register(sub, default_db: str) -> None:
                       help="BM25 over text + vector search, fused by reciprocal rank")
     mode.add_argument("--bm25", action="store_true", help="BM25 over text alone (keywords)")
     query.set_defaults(func=cmd_query)
-    similar = sub.add_parser("similar", help="rows closest to a stored row, itself excluded")
+    similar = sub.add_parser("similar", help="rows closest to a stored row (on a chunked table, "
+                                                 "documents closest to a document), itself excluded")
     similar.add_argument("table")
     similar.add_argument("id")
     _common(similar, default_db)
@@ -55,6 +56,9 @@ def _common(parser: argparse.ArgumentParser, default_db: str) -> None:
                         help="candidates per result re-scored exactly: on the full vectors with "
                              f"--rerank (default {RERANK_REFINE}), by the ANN index otherwise "
                              f"(default {ANN_REFINE})")
+    parser.add_argument("--passages", action="store_true",
+                        help="on a chunked table, chunk hits (passages) instead of documents "
+                             "scored by their best chunk")
     parser.add_argument("--db", default=default_db)
     parser.add_argument("--json", action="store_true")
 
@@ -70,14 +74,15 @@ def cmd_query(args) -> int:
     from actors.query.actor import QueryActor
 
     actor = QueryActor(args.db, args.table)
+    grouped = not args.passages
     if args.arithmetic:
-        hits = actor.arithmetic(args.text, args.k, _filters(args))
+        hits = actor.arithmetic(args.text, args.k, _filters(args), group_by_document=grouped)
     elif args.bm25:
-        hits = actor.bm25_search(args.text, args.k, _filters(args))
+        hits = actor.bm25_search(args.text, args.k, _filters(args), group_by_document=grouped)
     else:
         hits = actor.search(args.text, args.k, _filters(args), rerank=args.rerank,
                             refine=args.refine, nprobes=args.nprobes, exact=args.exact,
-                            hybrid=args.hybrid)
+                            hybrid=args.hybrid, group_by_document=grouped)
     print_hits(hits, args.json)
     return 0
 
@@ -86,7 +91,9 @@ def cmd_similar(args) -> int:
     """Print the rows closest to a stored row."""
     from actors.query.actor import QueryActor
 
-    print_hits(QueryActor(args.db, args.table).similar(args.id, args.k, _filters(args)), args.json)
+    hits = QueryActor(args.db, args.table).similar(args.id, args.k, _filters(args),
+                                                   group_by_document=not args.passages)
+    print_hits(hits, args.json)
     return 0
 
 
@@ -106,7 +113,10 @@ def cmd_index(args) -> int:
 
 
 def print_hits(hits, as_json: bool) -> None:
-    """Hits as a JSON list, or as a table of rank, score, id and text cut to the terminal."""
+    """Hits as a JSON list, or as a table of rank, score, id and text cut to the terminal.
+
+    A hit from a chunked table shows where its passage lies: `[start:end]` before the text.
+    """
     if as_json:
         print(json.dumps([h.to_dict() for h in hits], default=str))
         return
@@ -116,5 +126,7 @@ def print_hits(hits, as_json: bool) -> None:
     for rank, hit in enumerate(hits, 1):
         room = max(width - id_width - 18, 20)
         text = " ".join(hit.text.split())
+        if all(c in hit.columns for c in ("chunk", "start", "end")):  # a chunked table's hit
+            text = f"[{hit.columns['start']}:{hit.columns['end']}] {text}"
         text = text if len(text) <= room else text[: room - 1] + "…"
         print(f"{rank:>3}  {hit.score:6.4f}  {hit.id[:id_width]:<{id_width}}  {text}")

@@ -68,7 +68,8 @@ def cmd_project(args) -> int:
         return 0
     trust = "-" if made.trustworthiness is None else f"{made.trustworthiness:.3f}"
     how = "from the cache" if made.cached else f"computed in {made.extra['umap_seconds']:.1f} s"
-    print(f"{made.table} v{made.version}: {len(made.ids)} of {made.rows} rows, trustworthiness "
+    unit = made.extra.get("points_are", "rows")  # a chunked table's map: one point per document
+    print(f"{made.table} v{made.version}: {len(made.ids)} of {made.rows} {unit}, trustworthiness "
           f"{trust} (k=10), {how} -> {out}")
     return 0
 

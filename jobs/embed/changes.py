@@ -35,9 +35,12 @@ def upsert_changes(db: str, table: str, staged: str, fragments: list[str], schem
                    gone_uri: str | None, read_version: int):
     """The incremental commit (storage.upsert.upsert_staged), deleting the ids that left the
     source: run in a Ray task, so the ids to delete are read there, never by the driver."""
-    from storage.upsert import upsert_staged
+    from storage.schema import is_chunked
+    from storage.upsert import upsert_documents, upsert_staged
 
     missing = missing_ids(gone_uri)
+    if is_chunked(schema):
+        return upsert_documents(db, table, staged, fragments, schema, missing, read_version)
     return upsert_staged(db, table, staged, fragments, schema,
                          id_filter(missing) if missing else None, read_version)
 
@@ -57,6 +60,7 @@ def check_unique_ids(existing: pa.Table) -> None:
 
 def id_filter(ids: list[str]) -> str:
     """A SQL filter matching exactly these ids (quotes doubled, as SQL escapes them)."""
-    quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
-    return f"id IN ({quoted})"
+    from storage.upsert import values_filter
+
+    return values_filter("id", ids)
 

@@ -7,7 +7,14 @@ import json
 import sys
 
 from actors.config import BACKENDS, DTYPES, QUANTIZE_CHOICES
-from jobs.config import FORMATS, MODES, build_config, flat_settings, load_spec
+from jobs.config import (
+    DEFAULT_MAX_CHUNKS,
+    FORMATS,
+    MODES,
+    build_config,
+    flat_settings,
+    load_spec,
+)
 from storage.defaults import DB_ENV, DEFAULT_DB, DEFAULT_INDEX_KIND, INDEX_KINDS
 from storage.errors import ConfigError
 
@@ -36,6 +43,16 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
                              "(CPUs with AMX / AVX-512 BF16); default none (fp32)")
     parser.add_argument("--keep-full", action="store_true", default=None,
                         help="with --truncate-dim, also store the full vector as vector_full")
+    parser.add_argument("--chunk", action="store_true", default=None,
+                        help="embed long documents as token-bounded chunks (one row each) "
+                             "instead of cutting them at the model's window")
+    parser.add_argument("--chunk-tokens", type=int,
+                        help="model tokens per chunk (default: all the window holds)")
+    parser.add_argument("--chunk-overlap", type=int,
+                        help="tokens shared by neighbouring chunks (default: a fifth of a chunk)")
+    parser.add_argument("--max-chunks", type=int,
+                        help="reject a document that would give more chunks than this "
+                             f"(default {DEFAULT_MAX_CHUNKS})")
     parser.add_argument("--index-threshold", type=int,
                         help="build or refresh the ANN index once the table has this many rows "
                              "(default 100000)")

@@ -17,8 +17,10 @@ class CorpusDatasource(FileBasedDatasource):
     pass and the embedding pass.
     """
 
-    def __init__(self, sources: list[SourceFile], id_column: str, text_column: str):
+    def __init__(self, sources: list[SourceFile], id_column: str, text_column: str,
+                 block_bytes: int = 16 << 20, block_rows: int = 65536):
         super().__init__([s.path for s in sources])
+        self._block_bytes, self._block_rows = block_bytes, block_rows
         self._by_path = {s.path: s for s in sources}
         self._id_column = id_column
         self._text_column = text_column
@@ -36,4 +38,5 @@ class CorpusDatasource(FileBasedDatasource):
     def _read_stream(self, f, path: str) -> Iterator:
         source = self._source(path)
         yield from read_file_tables(f, source.format, source.index, source.name,
-                                    self._id_column, self._text_column)
+                                    self._id_column, self._text_column, self._block_bytes,
+                                    self._block_rows)

@@ -44,6 +44,7 @@ class DryRun:
     tokens: int | None = None  # None: a user's encoder, whose tokens only it knows
     over_window: int | None = None
     window: int | None = None
+    chunks: int | None = None  # chunked runs: the chunks the documents to embed give
     calibration: dict = field(default_factory=dict)
     estimate_s: float | None = None
 
@@ -65,6 +66,9 @@ class DryRun:
             window = f"{self.window}-token window" if self.window else "no window"
             out.append(f"  {self.tokens:,} tokens to embed; {self.over_window:,} rows longer than "
                        f"the model's {window}")
+        if self.chunks is not None:
+            out.append(f"  {self.chunks:,} chunks to embed (--chunk: the counts above are documents, "
+                       "the tokens are the chunks')")
         if self.estimate_s is not None:
             c = self.calibration
             out.append(f"  estimate: about {format_seconds(self.estimate_s)} to embed on "
@@ -170,6 +174,8 @@ def _count(report: DryRun, rows, model: ModelConfig) -> None:
     for block in blocks:
         reasons.update(json.loads(block["rejects"]))
     report.rejected = sum(reasons.values())
+    if model.chunk:
+        report.chunks = sum(b["rows"] for b in blocks)
     report.rejects_by_reason = dict(reasons.most_common())
     if all(b["tokens"] >= 0 for b in blocks):
         from actors.encoders.tokens import token_counter

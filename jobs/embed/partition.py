@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import uuid
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from actors.config import ModelConfig
 from jobs.embed.buckets import plan_bucket, split_by_bucket
 from jobs.embed.rows import REJECT, carried_schema, content_hashes, row_keys, validate_rows
 from storage.run_stage import read_parquet_folder, write_parquet_atomically
@@ -29,11 +31,12 @@ def bucket_count(source_bytes: int) -> int:
 
 
 def partition_keys(batch: pa.Table, plan_uri: str, buckets: int,
-                   fingerprint: str | None = None) -> pa.Table:
+                   fingerprint: str | None = None, model: ModelConfig | None = None) -> pa.Table:
     """Write each row's id, (file, row) key and validity to its id's bucket.
 
     With a fingerprint (incremental or resumed runs) each row's content hash comes along too.
-    Returns one row for the block: rows read, rows rejected, the carried schema.
+    With the model config, valid rows' tokens are counted (the truncation report).
+    Returns one row for the block: rows read, rows rejected, the carried schema, token counts.
     """
     table = validate_rows(batch)
     valid = pc.is_null(table.column(REJECT))
@@ -43,9 +46,25 @@ def partition_keys(batch: pa.Table, plan_uri: str, buckets: int,
         columns["content_hash"] = content_hashes(table.column("text"), fingerprint)
     keys = pa.table(columns).filter(pc.is_valid(table.column("id")))
     write_buckets(keys, f"{plan_uri}/{KEYS}", buckets)
+    truncation = truncation_counts(table.column("text").filter(valid).to_pylist(), model)
     return pa.table({"rows": [table.num_rows],
                      "rejected": [table.num_rows - int(pc.sum(valid).as_py() or 0)],
-                     SCHEMA_COLUMN: [carried_schema(table).serialize().to_pybytes()]})
+                     SCHEMA_COLUMN: [carried_schema(table).serialize().to_pybytes()],
+                     **{k: [v] for k, v in truncation.items()}})
+
+
+def truncation_counts(texts: list[str], model: ModelConfig | None) -> dict[str, int]:
+    """Documents, their tokens (prefix and specials included), those over the window and the
+    tokens past it; -1 each where there is no window to measure against (fake:DIM, a factory)."""
+    from actors.encoders.tokens import token_counter
+
+    counter = token_counter(model) if model is not None else None
+    if counter is None or counter.window is None:
+        return {"documents": len(texts), "tokens": -1, "over_window": -1, "tokens_past_window": -1}
+    full = counter.full_counts([model.doc_prefix + t for t in texts])
+    past = np.maximum(full - counter.window, 0)
+    return {"documents": len(texts), "tokens": int(full.sum()), "over_window": int((past > 0).sum()),
+            "tokens_past_window": int(past.sum())}
 
 
 def partition_rows(batch: pa.Table, out_uri: str, buckets: int) -> pa.Table:

@@ -27,12 +27,12 @@ from jobs.embed.partition import (
     partition_keys,
     partition_rows,
 )
-from jobs.embed.plan import RowPlan
+from jobs.embed.plan import RowPlan, Truncation
 from jobs.embed.rows import unify_schemas
 from jobs.errors import RunError, root_cause
 from storage.db import table_uri
 from storage.run_stage import RunStage, WriteRecord, parquet_files
-from storage.schema import OWN_COLUMNS
+from storage.schema import CHUNK, DOC_ID, is_chunked, own_columns
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def plan_pass(run, work: RunStage, resumable: Resumable | None = None
               .map_batches(partition_keys, batch_format="pyarrow", batch_size=None,
                            num_cpus=PLAN_TASK_CPUS,
                            fn_kwargs={"plan_uri": plan_uri, "buckets": buckets,
-                                      "fingerprint": fingerprint})
+                                      "fingerprint": fingerprint, "model": run.config.model})
               .take_all())
     read = sum(b["rows"] for b in blocks)
     if read == 0:
@@ -80,6 +80,7 @@ def plan_pass(run, work: RunStage, resumable: Resumable | None = None
     total = {k: sum(c[k] for c in counts) for k in ("duplicates", "unchanged", "changed", "new",
                                                       "gone")}
     plan = RowPlan(read=read, rejected_on_read=sum(b["rejected"] for b in blocks),
+                   truncation=Truncation.of(blocks, run.config.model.chunk),
                    duplicates=total["duplicates"], carried=carried,
                    skipped=total["unchanged"], resumed=sum(r.rows for r in reused),
                    decisions_uri=f"{plan_uri}/{DECISIONS}",
@@ -102,8 +103,14 @@ def _partition_table(run, out_uri: str, buckets: int) -> None:
     import lance_ray
 
     config = run.config
-    ds = lance_ray.read_lance(table_uri(config.db, config.table), columns=["id", "content_hash"],
-                              dataset_options={"version": run.read_version})
+    uri = table_uri(config.db, config.table)
+    if is_chunked(run.existing):  # by document: its first chunk holds its id and content hash
+        ds = lance_ray.read_lance(uri, columns=[DOC_ID, "content_hash"], filter=f"{CHUNK} = 0",
+                                  dataset_options={"version": run.read_version})
+        ds = ds.rename_columns({DOC_ID: "id"})
+    else:
+        ds = lance_ray.read_lance(uri, columns=["id", "content_hash"],
+                                  dataset_options={"version": run.read_version})
     _partition(ds, out_uri, buckets)
 
 
@@ -124,7 +131,7 @@ def _decide(plan_uri: str, buckets: int, run) -> list[dict]:
 
 def carried_for_append(carried: pa.Schema, existing: pa.Schema) -> pa.Schema:
     """The table's carried columns, refusing source columns the table does not have."""
-    table_carried = pa.schema([f for f in existing if f.name not in OWN_COLUMNS])
+    table_carried = pa.schema([f for f in existing if f.name not in own_columns(existing)])
     extra = [n for n in carried.names if n not in table_carried.names]
     if extra:
         raise RunError(f"source columns {', '.join(extra)} are not in the table; "

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from actors.encoders import check_truncation
+from actors.encoders.chunker import chunk_sizes
 from jobs.config import EmbedConfig
 from jobs.embed.capacity import IO_TASK_CPUS, ActorResources
 from jobs.embed.changes import ChangeSet, upsert_changes
@@ -49,6 +50,7 @@ from storage.schema import table_schema, vector_type
 from storage.sink import RunSink, WriteReport
 
 log = logging.getLogger("embedfleet")
+TRUNCATION_WARN_SHARE = 0.05  # a run dropping more of its tokens than this at the window warns
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,18 @@ def open_run(config: EmbedConfig, progress: ProgressReporter) -> OpenRun:
     started = datetime.now(UTC)
     run_id = config.run_id or f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     sources = resolve_sources(config.source.paths, config.source.format)
-    check_sources(sources, config.source.id_column, config.source.text_column)
+    check_sources(sources, config.source.id_column, config.source.text_column, config.model.chunk)
+    if config.model.chunk:
+        chunk_sizes(config.model)  # a chunk size the window cannot hold fails here, not in a task
     mode, read_version, existing = check_mode(config)
     local = ensure_ray(config.ray_address)
     quiet_ray_data(progress.verbose)
     resources = plan_resources(config, local)
-    datasource = CorpusDatasource(sources, config.source.id_column, config.source.text_column)
+    # Chunking costs milliseconds per document in the prepare tasks: smaller blocks let the
+    # actors start on the first chunks instead of waiting for a whole file to be cut.
+    blocks = {"block_bytes": 1 << 20, "block_rows": 2048} if config.model.chunk else {}
+    datasource = CorpusDatasource(sources, config.source.id_column, config.source.text_column,
+                                  **blocks)
     return OpenRun(config, run_id, started, sources, mode, read_version, existing,
                    config_fingerprint(config.model), resources, datasource)
 
@@ -113,6 +121,7 @@ def run_embed(config: EmbedConfig, progress: ProgressReporter | None = None) -> 
                                                                     plan.resumed)
         summary.resumed_from = resumable.stage.stage_id if resumable else None
         progress.note(plan_line(plan, len(run.sources), time.perf_counter() - clock))
+        report_truncation(plan, summary)
         report = with_reused(_embed_pass(run, plan, _sink(run, plan, stage), progress), reused)
         _commit_run(run, plan, report, changes, stage, summary)
         stage.remove()  # committed: nothing left to resume
@@ -133,13 +142,26 @@ def run_embed(config: EmbedConfig, progress: ProgressReporter | None = None) -> 
     return summary
 
 
+def report_truncation(plan: RowPlan, summary: RunSummary) -> None:
+    """Keep the truncation report in the summary; warn once when truncation drops too much."""
+    truncation = plan.truncation
+    if truncation is None:
+        return
+    summary.truncation = truncation.to_dict()
+    if truncation.dropped_share > TRUNCATION_WARN_SHARE:
+        log.warning("%s: %d of %d documents are longer than the model's window and %.1f%% of "
+                    "all tokens are never embedded; add --chunk to embed every document whole, "
+                    "in chunks", summary.table, truncation.over_window, truncation.documents,
+                    100 * truncation.dropped_share)
+
+
 def _sink(run: OpenRun, plan: RowPlan, stage: RunStage) -> RunSink:
     config = run.config
     return RunSink(fragments_uri(run, stage),
                    table_uri(config.db, companion(config.table, "rejects")), plan.carried,
                    run.run_id, np.datetime64(run.started.replace(tzinfo=None), "us"),
                    [s.path for s in run.sources], config.compute.write_batch_rows,
-                   "create" if run.incremental else run.mode, stage)
+                   "create" if run.incremental else run.mode, stage, config.model.chunk)
 
 
 def _commit_run(run: OpenRun, plan: RowPlan, report: WriteReport, changes: ChangeSet | None,
@@ -148,6 +170,7 @@ def _commit_run(run: OpenRun, plan: RowPlan, report: WriteReport, changes: Chang
     config = run.config
     summary.embedded, summary.rejected = report.embedded, report.rejected
     summary.tokens, summary.actors = report.tokens, report.actors
+    summary.chunks = report.chunks if config.model.chunk else None
     if not summary.balanced():
         raise RunError(f"rows do not add up: read {summary.read} but embedded "
                        f"{summary.embedded} + resumed {summary.resumed} + skipped "
@@ -174,7 +197,9 @@ def prepared_rows(run: OpenRun, plan: RowPlan):
     return (ray.data.read_datasource(run.datasource, num_cpus=IO_TASK_CPUS)
             .map_batches(prepare_rows, batch_format="pyarrow", batch_size=None,
                          num_cpus=IO_TASK_CPUS,
-                         fn_kwargs={"plan": plan, "fingerprint": run.fingerprint}))
+                         fn_kwargs={"plan": plan, "fingerprint": run.fingerprint,
+                                    "chunking": run.config.model if run.config.model.chunk else None,
+                                    "max_chunks": run.config.max_chunks}))
 
 
 def _embed_pass(run: OpenRun, plan: RowPlan, sink: RunSink,
@@ -213,7 +238,8 @@ def _embed_pass(run: OpenRun, plan: RowPlan, sink: RunSink,
 def _schema(config: EmbedConfig, plan: RowPlan, report: WriteReport) -> pa.Schema:
     provenance = Provenance.build(config.model, report.dim, report.native_dim)
     full = vector_type(report.native_dim, config.model.dtype) if config.model.keep_full else None
-    return table_schema(plan.carried, vector_type(report.dim, config.model.dtype), provenance, full)
+    return table_schema(plan.carried, vector_type(report.dim, config.model.dtype), provenance, full,
+                        chunked=config.model.chunk)
 
 
 def _commit(config: EmbedConfig, mode: str, plan: RowPlan, report: WriteReport,

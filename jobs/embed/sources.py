@@ -12,7 +12,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from storage.errors import UserError
-from storage.schema import OWN_COLUMNS
+from storage.schema import CHUNK_COLUMNS, OWN_COLUMNS
 
 _EXTENSIONS = {
     ".parquet": "parquet", ".pq": "parquet",
@@ -132,7 +132,8 @@ def _head_columns(source: SourceFile) -> list[str] | None:
     return None
 
 
-def check_source(source: SourceFile, id_column: str, text_column: str) -> None:
+def check_source(source: SourceFile, id_column: str, text_column: str,
+                 chunked: bool = False) -> None:
     """Raise a SourceError naming the file and column if this file cannot feed the run."""
     try:
         columns = _head_columns(source)
@@ -155,6 +156,9 @@ def check_source(source: SourceFile, id_column: str, text_column: str) -> None:
             raise SourceError(
                 f"{source.path}: column '{column}' collides with a column embedfleet writes "
                 "(or starts with '_'); rename it in the source")
+        if chunked and column in CHUNK_COLUMNS:
+            raise SourceError(f"{source.path}: column '{column}' collides with a column of a "
+                              "chunked table (doc_id, chunk, start, end); rename it in the source")
     if source.format == "parquet":
         _check_parquet_types(source, id_column, text_column)
 
@@ -173,7 +177,8 @@ def _check_parquet_types(source: SourceFile, id_column: str, text_column: str) -
                           "ids must be strings or integers")
 
 
-def check_sources(sources: list[SourceFile], id_column: str, text_column: str) -> None:
+def check_sources(sources: list[SourceFile], id_column: str, text_column: str,
+                  chunked: bool = False) -> None:
     """Check every file; the first problem stops the run before any model loads."""
     for source in sources:
-        check_source(source, id_column, text_column)
+        check_source(source, id_column, text_column, chunked)

@@ -6,7 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from actors.config import ModelConfig
 from jobs.embed.buckets import DECISIONS_SCHEMA, DUPLICATE, UNCHANGED
+from jobs.embed.chunks import CHUNKS, chunk_documents, expand_chunks
 from jobs.embed.plan import RowPlan
 from jobs.embed.rows import (
     FILE,
@@ -20,18 +22,32 @@ from jobs.embed.rows import (
     set_rejects,
     validate_rows,
 )
+from storage.schema import CHUNK_COLUMNS
 
 
-def prepare_rows(batch: pa.Table, plan: RowPlan, fingerprint: str) -> pa.Table:
-    """Embedding pass: apply the plan (unchanged and resumed rows out, duplicates rejected), hash."""
+def prepare_rows(batch: pa.Table, plan: RowPlan, fingerprint: str,
+                 chunking: ModelConfig | None = None, max_chunks: int = 0) -> pa.Table:
+    """Embedding pass: apply the plan (unchanged and resumed rows out, duplicates rejected), hash.
+
+    With `chunking` (the run's model config, chunked runs), each document still to embed
+    becomes one row per chunk; a document giving more than max_chunks is rejected.
+    """
     table = validate_rows(batch)
     if plan.needs_decisions:
         table = apply_decisions(table, read_decisions(plan.decisions_uri, row_keys(table)),
                                 plan.reused_records)
+    pieces = None
+    if chunking is not None:
+        table, pieces = chunk_documents(table, chunking, max_chunks)
     table = fill_raw_records(table)  # before casting, so a reject keeps the source's values
     table = cast_carried(table, plan.carried)
     table = table.append_column("content_hash", content_hashes(table.column("text"), fingerprint))
-    return table.select(["id", "text", *plan.carried.names, "content_hash", FILE, ROW, REJECT, RAW])
+    if pieces is None:
+        return table.select(["id", "text", *plan.carried.names, "content_hash", FILE, ROW, REJECT,
+                             RAW])
+    return expand_chunks(table, pieces).select(
+        ["id", *CHUNK_COLUMNS, "text", *plan.carried.names, "content_hash", CHUNKS, FILE, ROW,
+         REJECT, RAW])
 
 
 def read_decisions(decisions_uri: str, keys: np.ndarray) -> pa.Table:

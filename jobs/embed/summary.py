@@ -23,6 +23,8 @@ class RunSummary:
     updated: int = 0  # rows of the table replaced (incremental runs)
     inserted: int = 0  # rows added to the table
     deleted: int = 0  # rows removed because their ids left the source (--delete-missing)
+    chunks: int | None = None  # chunked runs: chunk rows written (the counts above are documents)
+    truncation: dict | None = None  # documents over the model's window, tokens dropped (plan.py)
     seconds: float = 0.0
     tokens: int = 0
     actors: dict[str, int] = field(default_factory=dict)
@@ -63,6 +65,21 @@ class RunSummary:
         return (f"{self.table} v{self.version} ({self.mode}): read {self.read} = embedded "
                 f"{self.embedded}" + (f" + resumed {self.resumed}" if self.resumed else "")
                 + f" + skipped {self.skipped_unchanged} + rejected {self.rejected}"
-                f"{changes} in {self.seconds:.1f}s ({self.rows_per_s:.1f} rows/s,"
+                f"{changes}" + (f", {self.chunks} chunks written" if self.chunks is not None else "")
+                + f" in {self.seconds:.1f}s ({self.rows_per_s:.1f} rows/s,"
                 f" {self.tokens_per_s:.0f} tokens/s, {len(self.actors)} actor(s))"
-                + (f"; warning: index {self.index}" if self.index.startswith("failed") else ""))
+                + (f"; warning: index {self.index}" if self.index.startswith("failed") else "")
+                + (f"; {truncation_line(self.truncation)}" if self.truncation else ""))
+
+
+def truncation_line(report: dict) -> str:
+    """The truncation report (plan.Truncation.to_dict) in words."""
+    over = (f"{report['documents_over_window']:,} of {report['documents']:,} documents longer "
+            "than the model's window")
+    if report.get("chunked"):
+        past = report.get("tokens_past_window")
+        return (f"{over} (chunked: no token dropped; truncation would drop "
+                f"{past:,} of {report['tokens_in_documents']:,})" if past is not None
+                else f"{over} (chunked: no token dropped)")
+    return (f"{over}: {report['tokens_dropped']:,} tokens "
+            f"({report['share_of_tokens_dropped']:.1%}) never embedded")

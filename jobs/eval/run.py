@@ -143,7 +143,7 @@ def derive_truncated(db: str, source: str, target: str, dim: int | None) -> int:
 
     from storage.db import table_uri
     from storage.provenance import provenance_of
-    from storage.schema import OWN_COLUMNS, table_schema, vector_type
+    from storage.schema import is_chunked, own_columns, table_schema, vector_type
 
     data = lance.dataset(table_uri(db, source)).to_table()
     old = provenance_of(data.schema)
@@ -152,10 +152,10 @@ def derive_truncated(db: str, source: str, target: str, dim: int | None) -> int:
     keep_full = size < old.native_dim
     settings = {**old.settings, "truncate_dim": dim if keep_full else None, "keep_full": keep_full}
     provenance = replace(old, settings=settings, dim=size)
-    carried = [f for f in data.schema if f.name not in
-               OWN_COLUMNS]
+    carried = [f for f in data.schema if f.name not in own_columns(data.schema)]
     full = data.schema.field("vector_full").type if keep_full else None
-    schema = table_schema(pa.schema(carried), vector_type(size), provenance, full)
+    schema = table_schema(pa.schema(carried), vector_type(size), provenance, full,
+                          chunked=is_chunked(data.schema))
     column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), size)
     data = data.set_column(data.schema.get_field_index("vector"), "vector", column)
     lance.write_dataset(data.select(schema.names).cast(schema), table_uri(db, target), mode="create")

@@ -32,7 +32,7 @@ from storage.db import TableNotFoundError, open_table
 from storage.index import has_text_index
 from storage.info import table_info
 from storage.names import validate_table_name
-from storage.schema import HIDDEN_COLUMNS
+from storage.schema import HIDDEN_COLUMNS, is_chunked
 
 log = logging.getLogger("embedfleet.service")
 
@@ -57,6 +57,7 @@ class SearchBody(BaseModel):
     filters: list | dict | None = Field(None, description='[{"column", "op", "value"}, ...]')
     rerank: bool = False
     hybrid: bool = False
+    group_by_document: bool = Field(True, description="chunked tables: false gives chunk hits")
 
 
 def build_app(tables: Tables, token: str | None = None) -> FastAPI:
@@ -89,6 +90,8 @@ def build_app(tables: Tables, token: str | None = None) -> FastAPI:
                                   if c.split(":")[0] not in HIDDEN_COLUMNS]
         info["color_by"] = _category_of(tables.db, table, info["filter_columns"])
         info["hybrid"] = has_text_index(tables.db, table)  # hybrid search needs the BM25 index
+        # Hits of a chunked table are documents with their best passage (the page says so).
+        info["chunked"] = is_chunked(open_table(tables.db, table).schema)
         return JSONResponse(json.loads(json.dumps(info, default=str)))
 
     @api.get("/tables/{table}/search")
@@ -96,14 +99,15 @@ def build_app(tables: Tables, token: str | None = None) -> FastAPI:
                          q: Annotated[list[str], Query(min_length=1, max_length=MAX_BATCH)],
                          k: Annotated[int, Query(ge=1, le=HTTP_MAX_K)] = 10,
                          filters: str | None = None, rerank: bool = False,
-                         hybrid: bool = False) -> dict:
+                         hybrid: bool = False, group_by_document: bool = True) -> dict:
         """Top-k for a text (?q=...), or for several (?q=a&q=b); filters as a JSON list."""
         return await _search(tables, table, q[0] if len(q) == 1 else None,
-                             q if len(q) > 1 else None, k, _parse_filters(filters), rerank, hybrid)
+                             q if len(q) > 1 else None, k, _parse_filters(filters), rerank, hybrid,
+                             group_by_document)
 
     @api.post("/tables/{table}/search")
     async def search_post(table: str, request: Request) -> dict:
-        """Top-k for {"query": ...} or {"queries": [...]}, with k, filters, rerank and hybrid."""
+        """Top-k for {"query": ...} or {"queries": [...]}, with k, filters and flags."""
         body = await _read_json(request)
         try:
             parsed = SearchBody.model_validate(body)
@@ -112,13 +116,14 @@ def build_app(tables: Tables, token: str | None = None) -> FastAPI:
         if (parsed.query is None) == (parsed.queries is None):
             raise HTTPException(422, 'give exactly one of "query" and "queries"')
         return await _search(tables, table, parsed.query, parsed.queries, parsed.k, parsed.filters,
-                             parsed.rerank, parsed.hybrid)
+                             parsed.rerank, parsed.hybrid, parsed.group_by_document)
 
     @api.get("/tables/{table}/similar/{doc_id:path}")
     def similar(table: str, doc_id: str, k: Annotated[int, Query(ge=1, le=HTTP_MAX_K)] = 10,
-                filters: str | None = None) -> dict:
-        """The rows closest to a stored row, itself excluded."""
-        hits = tables.call(table, "similar", doc_id, k, _parse_filters(filters))
+                filters: str | None = None, group_by_document: bool = True) -> dict:
+        """The rows closest to a stored row (a document of a chunked table), itself excluded."""
+        hits = tables.call(table, "similar", doc_id, k, _parse_filters(filters),
+                           group_by_document=group_by_document)
         return {"table": table, "id": doc_id, "k": k, "hits": [h.to_dict() for h in hits]}
 
     @api.get("/tables/{table}/projection")
@@ -139,12 +144,12 @@ def build_app(tables: Tables, token: str | None = None) -> FastAPI:
 
 
 async def _search(tables: Tables, table: str, query, queries, k: int, filters, rerank: bool,
-                  hybrid: bool) -> dict:
+                  hybrid: bool, group_by_document: bool = True) -> dict:
     if any(isinstance(t, str) and len(t) > MAX_TEXT for t in [query, *(queries or [])]):
         raise HTTPException(422, f"a query text has at most {MAX_TEXT} characters")
     texts = tuple(queries) if queries is not None else (query,) if isinstance(query, str) else ()
     vector = None if isinstance(query, str) or queries is not None else tuple(query)
-    request = SearchRequest(texts, vector, k, filters, rerank, hybrid)
+    request = SearchRequest(texts, vector, k, filters, rerank, hybrid, group_by_document)
     # Opening a table loads its model: a thread's work, not the event loop's. An open one's
     # batcher takes the request at once (a thread hop per request costs under load).
     future = tables.submit_if_open(table, request)

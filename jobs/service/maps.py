@@ -49,7 +49,8 @@ def write_json(data: dict, out: Path) -> None:
 def title_of(data: dict) -> str:
     """'docs v3 · 5,000 of 12,000 rows · UMAP cosine, 15 neighbours · trustworthiness 0.934'."""
     trust = data.get("trustworthiness")
-    return (f"{data['table']} v{data['version']} · {data['n']:,} of {data['rows']:,} rows · UMAP cosine, "
+    unit = data.get("points_are", "rows")  # a chunked table's map has a point per document
+    return (f"{data['table']} v{data['version']} · {data['n']:,} of {data['rows']:,} {unit} · UMAP cosine, "
             f"{data['n_neighbors']} neighbours, min_dist {data['min_dist']}"
             + (f" · trustworthiness {trust:.3f}" if trust is not None else ""))
 

@@ -99,7 +99,8 @@ function Scatter(canvas) {
     /* ids in rank order; returns how many of them are in the sample */
     mark(ids) {
       marks = new Map();
-      ids.forEach((id, r) => { const i = indexOf(id); if (i >= 0) marks.set(i, r + 1); });
+      // Passages of one document share its point: the point keeps the best rank.
+      ids.forEach((id, r) => { const i = indexOf(id); if (i >= 0 && !marks.has(i)) marks.set(i, r + 1); });
       draw();
       return marks.size;
     },

@@ -22,12 +22,14 @@ class SearchRequest:
     filters: list | dict | None = None
     rerank: bool = False
     hybrid: bool = False
+    group_by_document: bool = True  # chunked tables: documents by their best chunk, else chunks
 
     def group_key(self) -> tuple | None:
         """Requests with equal keys can share one search_batch call; vectors never do."""
         if self.vector is not None:
             return None
-        return self.k, json.dumps(self.filters, sort_keys=True, default=str), self.rerank, self.hybrid
+        return (self.k, json.dumps(self.filters, sort_keys=True, default=str), self.rerank,
+                self.hybrid, self.group_by_document)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def _together(actor, group: list[SearchRequest]) -> list[list]:
     first = group[0]
     texts = [t for request in group for t in request.texts]
     hits = actor.search_batch(texts, first.k, first.filters, rerank=first.rerank,
-                              hybrid=first.hybrid)
+                              hybrid=first.hybrid, group_by_document=first.group_by_document)
     answers, start = [], 0
     for request in group:
         answers.append(hits[start:start + len(request.texts)])
@@ -100,9 +102,11 @@ def _one(actor, request: SearchRequest | ActorCall):
             return getattr(actor, request.method)(*request.args, **request.kwargs)
         if request.vector is not None:
             return [actor.search(list(request.vector), request.k, request.filters,
-                                 rerank=request.rerank, hybrid=request.hybrid)]
+                                 rerank=request.rerank, hybrid=request.hybrid,
+                                 group_by_document=request.group_by_document)]
         return actor.search_batch(list(request.texts), request.k, request.filters,
-                                  rerank=request.rerank, hybrid=request.hybrid)
+                                  rerank=request.rerank, hybrid=request.hybrid,
+                                  group_by_document=request.group_by_document)
     except Exception as exc:  # noqa: BLE001 - handed back to that request's caller
         return exc
 

@@ -49,7 +49,8 @@ class RecordingJobClient:
 def test_to_dict_and_from_dict_round_trip_exactly_tuples_included():
     data = CONFIG.to_dict()
     assert set(data) == {"table", "db", "mode", "delete_missing", "source", "model", "compute",
-                         "ray_address", "index_threshold", "index_type", "run_id", "dry_run", "fresh"}
+                         "ray_address", "index_threshold", "index_type", "run_id", "dry_run", "fresh",
+                         "max_chunks"}
     assert data["source"]["paths"] == ("/data/a.jsonl", "s3://bucket/b.csv")
     assert data["model"]["truncate_dim"] == 16 and data["compute"]["max_actors"] == 4
     assert EmbedConfig.from_dict(data) == CONFIG

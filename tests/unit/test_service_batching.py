@@ -93,15 +93,16 @@ class FakeActor:
     def __init__(self):
         self.calls = []
 
-    def search_batch(self, texts, k=10, filters=None, rerank=False, hybrid=False):
+    def search_batch(self, texts, k=10, filters=None, rerank=False, hybrid=False,
+                     group_by_document=True):
         self.calls.append(("batch", tuple(texts), k, hybrid))
         if "bad" in texts:
             raise ValueError("query text is empty")
-        return [[f"{t}@{k}{'h' if hybrid else ''}"] for t in texts]
+        return [[f"{t}@{k}{'h' if hybrid else ''}{'' if group_by_document else 'p'}"] for t in texts]
 
-    def search(self, query, k=10, filters=None, rerank=False, hybrid=False):
+    def search(self, query, k=10, filters=None, rerank=False, hybrid=False, group_by_document=True):
         self.calls.append(("one", tuple(query), k, hybrid))
-        return [f"vector@{k}"]
+        return [f"vector@{k}{'' if group_by_document else 'p'}"]
 
     def similar(self, doc_id, k=10):
         if doc_id == "missing":
@@ -114,11 +115,14 @@ def test_compatible_requests_share_one_call_and_others_get_their_own():
     requests = [SearchRequest(("a",), k=5), SearchRequest(("b", "c"), k=5),
                 SearchRequest(("d",), k=3), SearchRequest(vector=(1.0, 0.0), k=2),
                 SearchRequest(("e",), k=5, hybrid=True),
-                SearchRequest(("f",), k=5, filters=[{"column": "t", "op": "=", "value": 1}])]
+                SearchRequest(("f",), k=5, filters=[{"column": "t", "op": "=", "value": 1}]),
+                SearchRequest(("g",), k=5, group_by_document=False),
+                SearchRequest(vector=(0.0, 1.0), k=2, group_by_document=False)]
     out = answer_searches(actor, requests)
-    assert out == [[["a@5"]], [["b@5"], ["c@5"]], [["d@3"]], [["vector@2"]], [["e@5h"]], [["f@5"]]]
+    assert out == [[["a@5"]], [["b@5"], ["c@5"]], [["d@3"]], [["vector@2"]], [["e@5h"]], [["f@5"]],
+                   [["g@5p"]], [["vector@2p"]]]
     batch_calls = [c for c in actor.calls if c[0] == "batch"]
-    assert ("batch", ("a", "b", "c"), 5, False) in batch_calls and len(batch_calls) == 4
+    assert ("batch", ("a", "b", "c"), 5, False) in batch_calls and len(batch_calls) == 5
     assert ("batch", ("e",), 5, True) in batch_calls
 
 
