@@ -7,6 +7,8 @@ windows' token ids go to the model as they are ([CLS] ids [SEP]). Scored like `e
 `embedfleet eval retrieval --chunk` (the pipeline's own chunks, docs/EVAL.md).
 
     python bench/chunking_reference.py      # about 8 minutes of CPU on 2 cores
+
+It writes docs/bench/chunking_reference.json, which `make eval` puts beside the pipeline's rows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from machine import BENCH_DIR, load_note, machine_name  # noqa: E402
 
 WINDOW, STRIDE = 254, 200
 
@@ -42,7 +46,7 @@ def embed_ids(model, windows: list[list[int]], batch: int = 32) -> np.ndarray:
     """Unit vectors of token-id windows, shortest first in batches (as encode sorts)."""
     import torch
 
-    out = np.zeros((len(windows), model.get_sentence_embedding_dimension()), np.float32)
+    out = np.zeros((len(windows), model.get_embedding_dimension()), np.float32)
     order = np.argsort([len(w) for w in windows])
     with torch.inference_mode():
         for first in range(0, len(order), batch):
@@ -67,6 +71,7 @@ def ranked(scores: np.ndarray, doc_ids: list[str], query_ids: list[str]) -> dict
 
 def main() -> None:
     """Print the three scores and the window count as JSON."""
+    note = load_note()  # before the model loads: how busy the machine was
     from sentence_transformers import SentenceTransformer
 
     from actors.encoders.models import resolve_model_source
@@ -89,12 +94,15 @@ def main() -> None:
     mean = np.zeros((docs, vectors.shape[1]))
     np.add.at(mean, owner, vectors)
     mean /= np.linalg.norm(mean, axis=1, keepdims=True)
-    result = {"windows": len(windows), "encode_s": round(seconds, 1),
+    result = {"machine": machine_name(), **note,
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "windows": len(windows), "encode_s": round(seconds, 1),
               "first window (truncation)": score_retrieval(
                   ranked(scores[:, first], data.doc_ids, query_ids), data.qrels),
               "best window (MaxP)": score_retrieval(ranked(best, data.doc_ids, query_ids), data.qrels),
               "mean of windows": score_retrieval(
                   ranked(queries @ mean.T, data.doc_ids, query_ids), data.qrels)}
+    (BENCH_DIR / "chunking_reference.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 
 

@@ -53,7 +53,10 @@ def markdown(result: dict) -> str:
     lines = ["# Evaluation: published scores reproduced through the pipeline", "",
              f"Written by `make eval` (`python bench/eval_table.py`) on {result['machine']}, "
              f"{result['date']}. Model all-MiniLM-L6-v2 (the packaged weights); data read at run "
-             "time from ../shared/eval (protocol in its REFERENCE.md).", "",
+             "time from ../shared/eval (protocol in its REFERENCE.md)."
+             + (f" Rows of {', '.join(result['kept']['backends'])} are kept from an earlier run "
+                f"({result['kept']['from']}; `--update` reran only the others)."
+                if result.get("kept") else ""), "",
              "- **STS-B** (test, 1,379 pairs): both sentence columns go through the embed job "
              "into a table; vectors are read back by id; Spearman x100 of the pairs' cosines vs "
              f"the gold scores. Published: {PUBLISHED['sts']}.",
@@ -129,7 +132,7 @@ def chunked_section(run: dict) -> list[str]:
     report = truncated["embed"].get("truncation") or {}
     over = (f" {report['documents_over_window']:,} of {report['documents']:,} documents are longer "
             f"than the model's 256-token window; truncation drops "
-            f"{report['tokens_dropped']:,} of their {report['tokens_in_documents']:,} tokens "
+            f"{report['tokens_dropped']:,} of the corpus' {report['tokens_in_documents']:,} tokens "
             f"({100 * report['share_of_tokens_dropped']:.1f}%), as the run's truncation report "
             "says." if report else "")
     return ["", "## Long documents: truncated vs chunked", "",
@@ -142,7 +145,22 @@ def chunked_section(run: dict) -> list[str]:
             f"| truncated at the window | {truncated['embed']['embedded']:,} | "
             f"{_pct(truncated, 'ndcg@10')} | {_pct(truncated, 'recall@100')} |",
             f"| chunked (`--chunk`), best chunk per document | {chunked['embed']['chunks']:,} | "
-            f"{_pct(chunked, 'ndcg@10')} | {_pct(chunked, 'recall@100')} |"]
+            f"{_pct(chunked, 'ndcg@10')} | {_pct(chunked, 'recall@100')} |"] + reference_rows()
+
+
+def reference_rows() -> list[str]:
+    """The same model outside the pipeline on fixed token windows (bench/chunking_reference.py)."""
+    path = REPO / "docs" / "bench" / "chunking_reference.json"
+    if not path.exists():
+        return []
+    ref = json.loads(path.read_text())
+    out = ["", f"Reference outside the pipeline (`python bench/chunking_reference.py`, {ref['machine']}, "
+           f"{ref['date']}): plain sentence-transformers on windows of 254 tokens every 200 tokens "
+           f"({ref['windows']:,} windows, their token ids fed to the model as they are), scored "
+           "the same way:", "", "| reference | SciFact nDCG@10 | recall@100 |", "|---|---:|---:|"]
+    for name in ("first window (truncation)", "best window (MaxP)", "mean of windows"):
+        out.append(f"| {name} | {_pct(ref[name], 'ndcg@10')} | {_pct(ref[name], 'recall@100')} |")
+    return out
 
 
 def _find(rows: list[dict], dim: int, rerank: bool) -> dict | None:
@@ -173,7 +191,12 @@ def main() -> None:
     if args.update and (out / "eval.json").exists():
         # Keep the other backends' rows from the last run; this run's backends replace theirs.
         fresh = {r["backend"]: r for r in result["runs"]}
-        kept = json.loads((out / "eval.json").read_text())["runs"]
+        previous = json.loads((out / "eval.json").read_text())
+        kept = [r for r in previous["runs"] if r["backend"] not in fresh]
+        if kept:
+            result["kept"] = {"backends": [r["backend"] for r in kept],
+                              "from": previous.get("kept", {}).get("from")
+                              or f"{previous['machine']}, {previous['date']}"}
         merged = {r["backend"]: r for r in kept} | fresh
         order = list(BACKENDS) + [b for b in merged if b not in BACKENDS]
         result["runs"] = [merged[b] for b in order if b in merged]

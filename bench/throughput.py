@@ -171,9 +171,13 @@ def measure(docs: int, sentences: int | None, backends: list[str], wanted=CORPOR
 
 def markdown(result: dict) -> str:
     """The BENCHMARKS.md section."""
-    lines = ["## Throughput: the embed job vs plain `SentenceTransformer.encode`", "",
+    chunked_only = all(r["corpus"].endswith("(--chunk)") for r in result["corpora"])
+    title = ("## Throughput of a chunked run (`--chunk`) vs plain encode of its chunks"
+             if chunked_only else "## Throughput: the embed job vs plain `SentenceTransformer.encode`")
+    corpora = " --corpora chunked --backends torch/none" if chunked_only else " --corpora docs,sentences"
+    lines = [title, "",
              f"Machine: {result['machine']}; {result['note']}. "
-             f"Command: `python bench/throughput.py --docs {result['docs']}` "
+             f"Command: `python bench/throughput.py --docs {result['docs']}{corpora}` "
              "(part of `make bench`). Model all-MiniLM-L6-v2, max_seq_length 256, default job "
              "settings (one actor, its torch / runtime threads = the CPUs it was given).", "",
              f"fp32 GEMM (torch, 2048x2048): {result['gflops_fp32']} GFLOP/s; the 'share of limit' "
