@@ -74,6 +74,8 @@ class RunSummary:
 
 def truncation_line(report: dict) -> str:
     """The truncation report (plan.Truncation.to_dict) in words."""
+    if not report["documents_over_window"]:
+        return "no document longer than the model's window"
     over = (f"{report['documents_over_window']:,} of {report['documents']:,} documents longer "
             "than the model's window")
     if report.get("chunked"):

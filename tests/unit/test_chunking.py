@@ -172,6 +172,8 @@ def test_truncation_report_counts_tokens_past_the_window():
     assert Truncation.of([{"documents": 1, "tokens": -1, "over_window": -1,
                            "tokens_past_window": -1}], False) is None
     assert Truncation(3, 1000, 1, 100, chunked=True).dropped == 0
+    assert truncation_line(Truncation(3, 1000, 0, 0).to_dict()) == (
+        "no document longer than the model's window")
 
 
 def test_chunker_of_a_python_factory_model_is_refused(tmp_path):
