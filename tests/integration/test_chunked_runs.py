@@ -132,3 +132,15 @@ def test_real_model_run_reports_truncation_and_warns_once(ray_cluster, db, tmp_p
     chunked = embed(db, source, table="trunc_chunked", chunk=True)
     assert chunked.truncation["tokens_dropped"] == 0 and chunked.chunks > 2
     assert json.loads(json.dumps(chunked.to_dict()))["chunks"] == chunked.chunks
+
+
+def test_a_dry_run_counts_the_chunks_the_run_then_writes(first_run, tmp_path):
+    from jobs.config import build_config
+    from jobs.embed.dry_run import dry_run
+
+    _, summary = first_run
+    source = write_jsonl(tmp_path / "c.jsonl", records())
+    report = dry_run(build_config({"table": "docs", "db": str(tmp_path / "db"),
+                                   "paths": [str(source)], **CHUNKING}))
+    assert (report.read, report.to_embed, report.chunks) == (13, 11, summary.chunks)
+    assert report.rejected == 3  # empty, over --max-chunks, the duplicate
