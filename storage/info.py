@@ -25,7 +25,7 @@ def table_info(db: str, name: str) -> dict:
         "dim": provenance.dim if provenance else None,
         "columns": [f"{f.name}: {f.type}" for f in dataset.schema],
         "rejected_rows": rejects.count_rows() if rejects is not None else 0,
-        "indexes": index_status(db, name),
+        "indexes": index_status(db, name, text=True),  # the full-text index too
     }
     if is_chunked(dataset.schema):
         info["documents"] = dataset.count_rows(filter=f"{CHUNK} = 0")

@@ -98,3 +98,10 @@ def test_eval_retrieval_reports_bm25_and_hybrid_beside_dense(ray_cluster, tmp_pa
     by_mode = {r["mode"]: r for r in results}
     assert list(by_mode) == ["dense", "bm25", "hybrid"] and len(results) == 3
     assert by_mode["bm25"]["ndcg@10"] == 1.0  # the judged documents are those naming the word
+
+
+def test_info_lists_the_full_text_index(texts_db):
+    from storage.info import table_info
+
+    indexes = table_info(texts_db, "sample")["indexes"]
+    assert [i["columns"] for i in indexes] == [["text"]] and indexes[0]["type"] == "FTS"
