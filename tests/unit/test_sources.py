@@ -48,3 +48,13 @@ def test_unreadable_and_mistyped_parquet(tmp_path):
     pq.write_table(pa.table({"id": [1], "text": [3.5]}), tmp_path / "num.parquet")
     with pytest.raises(SourceError, match="'text' has type double"):
         check_sources(resolve_sources((str(tmp_path / "num.parquet"),), "auto"), "id", "text")
+
+
+def test_a_chunked_run_refuses_source_columns_named_like_its_own(tmp_path):
+    (tmp_path / "c.jsonl").write_text('{"id": "a", "text": "x", "start": 3}\n')
+    files = resolve_sources((str(tmp_path / "c.jsonl"),), "auto")
+    check_sources(files, "id", "text")  # an unchunked table may carry a column named start
+    with pytest.raises(SourceError, match="c.jsonl: column 'start' collides with a column of a "
+                                          "chunked table"):
+        check_sources(files, "id", "text", chunked=True)
+    check_sources(files, "start", "text", chunked=True)  # as the id column it is not carried
