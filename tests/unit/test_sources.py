@@ -57,4 +57,6 @@ def test_a_chunked_run_refuses_source_columns_named_like_its_own(tmp_path):
     with pytest.raises(SourceError, match="c.jsonl: column 'start' collides with a column of a "
                                           "chunked table"):
         check_sources(files, "id", "text", chunked=True)
-    check_sources(files, "start", "text", chunked=True)  # as the id column it is not carried
+    (tmp_path / "d.jsonl").write_text('{"start": "a", "text": "x"}\n')
+    ids_named_start = resolve_sources((str(tmp_path / "d.jsonl"),), "auto")
+    check_sources(ids_named_start, "start", "text", chunked=True)  # the id column is not carried
