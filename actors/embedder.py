@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from actors.config import EncoderOptions
 from actors.encoders import Encoder, choose_device, load_encoder
 from actors.vectors import postprocess
-from storage.schema import vector_type
+from storage.schema import CHUNK, vector_type
 
 log = logging.getLogger(__name__)
 _LOADS_IN_PROCESS = 0  # model loads in this worker process: 1 per actor, unless it restarted
@@ -90,9 +90,9 @@ class Embedder:
 
 def documents_begun(batch: pa.Table) -> int:
     """Rows of a batch, or in a chunked run the documents whose first chunk it holds."""
-    if "chunk" not in batch.column_names:
+    if CHUNK not in batch.column_names:
         return batch.num_rows
-    chunk = batch.column("chunk")
+    chunk = batch.column(CHUNK)
     return int(pc.sum(pc.fill_null(pc.equal(chunk, 0), True)).as_py() or 0)
 
 

@@ -7,7 +7,8 @@ import pyarrow.compute as pc
 
 from storage.schema import CHUNK, DOC_ID
 
-REJECT, CHUNKS = "_reject", "_chunks"
+REJECT = "_reject"
+CHUNKS = "_chunks"  # internal column of a chunk row: how many chunks its document has
 
 
 def whole_documents(batch: pa.Table) -> pa.Table:

@@ -63,10 +63,6 @@ class Chunker:
         return [(start, start + len(chunk), chunk)
                 for start, chunk in self._splitter.chunk_indices(text) if chunk.strip()]
 
-    def chunks_of(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
-        """chunks() of many texts."""
-        return [self.chunks(text) for text in texts]
-
 
 @functools.lru_cache(maxsize=4)
 def chunker(model: ModelConfig) -> Chunker:

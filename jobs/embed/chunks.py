@@ -13,9 +13,8 @@ import pyarrow.compute as pc
 
 from actors.config import ModelConfig
 from jobs.embed.rows import REJECT, set_rejects
+from storage.chunk_rows import CHUNKS
 from storage.schema import CHUNK, DOC_ID, END, START
-
-CHUNKS = "_chunks"  # internal: how many chunks the row's document has
 
 
 def chunk_id(doc_id: str, chunk: int) -> str:
