@@ -56,8 +56,10 @@ def timed(fn, util: Path | None) -> tuple[float, float | None]:
 def job_rate(texts: list[str], batch_size: int) -> float | None:
     """Rows/s of the whole embed job on one GPU actor, or None without Ray and LanceDB."""
     try:
+        import ray  # noqa: F401
+
         import lancedb  # noqa: F401
-        import ray
+        from jobs.ray_connect import connect_ray
     except ImportError:
         return None
     import tempfile
@@ -69,7 +71,7 @@ def job_rate(texts: list[str], batch_size: int) -> float | None:
         source = Path(root) / "c.jsonl"
         source.write_text("".join(json.dumps({"id": f"r{i}", "text": t}) + "\n"
                                   for i, t in enumerate(texts)))
-        ray.init(ignore_reinit_error=True)
+        connect_ray()
         summary = run_embed(build_config({"table": "gpu", "db": f"{root}/db", "paths": [str(source)],
                                           "gpus_per_actor": 1, "batch_size": batch_size}))
     return summary.rows_per_s

@@ -45,17 +45,16 @@ def write_corpus(path: Path, rows: int) -> None:
 
 def run_child(rows: int, batch_size: int, out: Path) -> None:
     """In the child: write the corpus, start Ray, run the job, write its summary to `out`."""
-    import logging
-
     import ray
 
     from jobs.config import build_config
     from jobs.embed.run import run_embed
+    from jobs.ray_connect import connect_ray
 
     with tempfile.TemporaryDirectory(prefix="embedfleet-bench-") as root:
         source = Path(root) / "corpus.parquet"
         write_corpus(source, rows)
-        ray.init(logging_level=logging.WARNING)
+        connect_ray()
         summary = run_embed(build_config({
             "table": "bench", "db": f"{root}/db", "paths": [str(source)], "model": "fake:384",
             "batch_size": batch_size, "index_threshold": 10**12}))

@@ -83,12 +83,12 @@ def main() -> None:
     parser.add_argument("--out", default=str(BENCH_DIR / "scale.json"))
     args = parser.parse_args()
 
-    import logging
-
     import ray
 
+    from jobs.ray_connect import connect_ray
+
     note = load_note()
-    ray.init(logging_level=logging.WARNING, include_dashboard=False)
+    connect_ray(include_dashboard=False)
     address = ray.get_runtime_context().gcs_address
     results, incremental = [], None
     with tempfile.TemporaryDirectory(prefix="embedfleet-scale-") as root:

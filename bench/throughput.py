@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import tempfile
 import time
@@ -129,13 +128,14 @@ def measure(docs: int, sentences: int | None, backends: list[str], wanted=CORPOR
     from sentence_transformers import SentenceTransformer
 
     from actors.encoders.models import resolve_model_source
+    from jobs.ray_connect import connect_ray
 
     result = {"machine": machine_name(), **load_note(), "docs": docs}  # before anything loads
     model = SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device="cpu")
     result["gflops_fp32"] = round(fp32_gflops(), 1)
     result["load_s"] = warm_exports(backends)
     start = time.perf_counter()
-    ray.init(logging_level=logging.WARNING)
+    connect_ray()
     with tempfile.TemporaryDirectory(prefix="embedfleet-bench-") as root:
         # Start-up, like the plain side's model load: a first job on a fresh cluster also waits
         # for Ray to start the worker processes of its read tasks.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import shutil
 import tempfile
@@ -40,8 +39,9 @@ def ray_cluster():
     """A real local Ray cluster shared by the session (4 logical CPUs on any machine)."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=False, logging_level=logging.WARNING)
+    from jobs.ray_connect import connect_ray
+
+    connect_ray(num_cpus=4, include_dashboard=False)
     yield ray
     ray.shutdown()
 

@@ -81,7 +81,8 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
                         help="discard what a dead run of this table wrote instead of resuming "
                              "it (by default the same command resumes a run that died)")
     parser.add_argument("--json", action="store_true",
-                        help="print only the summary, as JSON (no progress)")
+                        help="print only the summary, as JSON: stdout holds nothing else (no "
+                             "progress; Ray's own messages go to stderr)")
     parser.add_argument("--verbose", action="store_true",
                         help="also show Ray Data's own operator logs and progress bars")
 
@@ -109,26 +110,50 @@ def embed_settings(args: argparse.Namespace) -> dict:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     """Embed a corpus into a table and print the run summary."""
+    import ray
+
     from jobs.embed.progress import ProgressReporter
-    from jobs.embed.run import run_embed
-    from jobs.errors import UserError, root_cause
 
     config = build_config(embed_settings(args))
     # Progress goes to stderr: a bar on a terminal, a line every 10 s in a job's log.
     progress = ProgressReporter(enabled=not args.json, verbose=args.verbose)
-    if config.dry_run:
-        from jobs.embed.dry_run import dry_run
-
-        report = dry_run(config, progress)
-        print(report.to_json() if args.json else "\n".join(report.lines()))
-        return 0
+    if not args.json:
+        return _embed_and_print(config, progress, sys.stdout, as_json=False)
+    # stdout carries the JSON alone. Ray prints its nodes' warnings ("(raylet) WARNING: ...")
+    # to sys.stdout from a listener thread until it disconnects: they go to stderr while the
+    # run lasts, and a command that joined Ray itself leaves it before printing.
+    leave_ray = not ray.is_initialized()
+    stdout, sys.stdout = sys.stdout, sys.stderr
     try:
-        summary = run_embed(config, progress)
+        return _embed_and_print(config, progress, stdout, as_json=True, leave_ray=leave_ray)
+    finally:
+        sys.stdout = stdout
+
+
+def _embed_and_print(config, progress, out, as_json: bool, leave_ray: bool = False) -> int:
+    """Run (or dry-run) the embed job and print its summary or report to `out`."""
+    import ray
+
+    from jobs.embed.run import run_embed
+    from jobs.errors import UserError, root_cause
+
+    try:
+        if config.dry_run:
+            from jobs.embed.dry_run import dry_run
+
+            report = dry_run(config, progress)
+            text = report.to_json() if as_json else "\n".join(report.lines())
+        else:
+            summary = run_embed(config, progress)
+            text = summary.to_json() if as_json else summary.line()
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed run is reported, not dumped
         print(f"embedfleet: run failed, table {config.table!r} left at its previous version: "
               f"{root_cause(exc)}", file=sys.stderr)
         return 1
-    print(summary.to_json() if args.json else summary.line())
+    finally:
+        if leave_ray:
+            ray.shutdown()
+    print(text, file=out)
     return 0

@@ -11,6 +11,7 @@ from actors.config import EncoderOptions
 from actors.embedder import Embedder
 from jobs.config import EmbedConfig
 from jobs.embed.capacity import ActorResources, CapacityError, actor_resources, capacity_problem
+from jobs.ray_connect import connect_ray
 from jobs.ray_internals import kill_actor, live_actor_ids, runs_cluster_head
 
 log = logging.getLogger("embedfleet")
@@ -80,10 +81,7 @@ def ensure_ray(address: str | None = None) -> bool:
     Returns True when this process runs the cluster's head itself (a local cluster that
     cannot grow), False when it joined a cluster that may autoscale.
     """
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=address, logging_level=logging.WARNING)
+    connect_ray(address)
     return runs_cluster_head()
 
 

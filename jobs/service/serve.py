@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from ray import serve
 
+from jobs.ray_connect import connect_ray
 from storage.db import db_path
 
 APP_NAME = "embedfleet"
@@ -64,14 +65,6 @@ def start_service(db: str, host: str = "127.0.0.1", port: int = 8000, token: str
     # Returns once every replica's __init__ (which loads the models) has finished.
     serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
     return f"http://{host}:{port}"
-
-
-def connect_ray(address: str | None = None) -> None:
-    """Join the Ray cluster at `address` (or a running local one, else start one), once."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=address, logging_level=logging.WARNING)
 
 
 def stop_service() -> None:
