@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import lance
-import lancedb
 
 from storage.errors import UserError
 from storage.names import is_companion, validate_table_name
 from storage.provenance import Provenance, provenance_of
+
+if TYPE_CHECKING:
+    import lancedb
 
 
 class TableNotFoundError(UserError, LookupError):
@@ -41,6 +44,8 @@ def table_exists(db: str, name: str) -> bool:
 
 def connect(db: str) -> lancedb.DBConnection:
     """A LanceDB connection to the database folder."""
+    import lancedb  # here, not at the top: a second of CPU that Ray's worker processes need not pay
+
     return lancedb.connect(db_path(db))
 
 
