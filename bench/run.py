@@ -32,6 +32,7 @@ BENCHMARKS = [
       str(BENCH_DIR / "throughput_chunked.json")],
      ["--docs", "100", "--corpora", "chunked", "--backends", "torch/none"]),
     ("pipeline", "bench/pipeline.py", [], ["--rows", "10000", "20000"]),
+    ("fixed_cost", "bench/fixed_cost.py", [], ["--runs", "2"]),
     ("scale", "bench/scale.py", [], ["--sizes", "20000", "50000"]),
     ("query_latency", "bench/query_latency.py", [], ["--sizes", "20000", "--queries", "50"]),
     ("umap", "bench/umap.py", [], ["--sizes", "500", "--rows", "2000"]),

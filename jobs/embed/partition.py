@@ -30,6 +30,17 @@ def bucket_count(source_bytes: int) -> int:
     return max(4, min(MAX_BUCKETS, source_bytes // BUCKET_BYTES + 1))
 
 
+def bucket_groups(buckets: int, source_bytes: int) -> list[list[int]]:
+    """The buckets each decide task takes: one task per BUCKET_BYTES of source at most.
+
+    A task decides its buckets one after the other, so its memory is one bucket's whatever
+    the group; a small corpus's buckets go to one task, since each task can cost a worker
+    process start (a second or more of CPU) while deciding a small bucket takes milliseconds.
+    """
+    tasks = max(1, min(buckets, -(-source_bytes // BUCKET_BYTES)))
+    return [list(range(first, buckets, tasks)) for first in range(tasks)]
+
+
 def partition_keys(batch: pa.Table, plan_uri: str, buckets: int,
                    fingerprint: str | None = None, model: ModelConfig | None = None) -> pa.Table:
     """Write each row's id, (file, row) key and validity to its id's bucket.

@@ -23,6 +23,7 @@ from jobs.embed.partition import (
     SCHEMA_COLUMN,
     TABLE,
     bucket_count,
+    bucket_groups,
     decide_buckets,
     partition_keys,
     partition_rows,
@@ -115,13 +116,15 @@ def _partition_table(run, out_uri: str, buckets: int) -> None:
 
 
 def _decide(plan_uri: str, buckets: int, run) -> list[dict]:
-    """One Ray task per bucket (plain tasks: a Ray Data pipeline costs more to start than this)."""
+    """Ray tasks deciding the buckets (plain tasks: a Ray Data pipeline costs more to start)."""
     import ray
 
     decide = ray.remote(decide_buckets).options(num_cpus=PLAN_TASK_CPUS, max_retries=3)
     file_names = ray.put([s.path for s in run.sources])
-    tasks = [decide.remote(pa.table({"bucket": [b]}), plan_uri, file_names, run.incremental,
-                           run.config.delete_missing) for b in range(buckets)]
+    groups = bucket_groups(buckets, sum(s.size for s in run.sources))
+    tasks = [decide.remote(pa.table({"bucket": pa.array(group, pa.int64())}), plan_uri,
+                           file_names, run.incremental, run.config.delete_missing)
+             for group in groups]
     try:
         return [row for part in ray.get(tasks) for row in part.to_pylist()]
     except Exception as exc:  # a bucket found the table holding an id twice, among others

@@ -38,8 +38,9 @@ def test_schedule_skips_overlaps_survives_a_failed_run_and_keeps_history(ray_clu
     fixer = threading.Thread(target=fix_source_after_the_first_failure, args=(stop,))
     fixer.start()
     try:
-        # 25 s of ticks hold a failed run, its fixed rerun and the skipped ticks in between.
-        done = subprocess.run([BIN, "schedule", str(spec), "--cron", "* * * * * *", "--for", "25"],
+        # 15 s of ticks hold a failed run, its fixed rerun (which the schedule then waits for)
+        # and the skipped ticks in between.
+        done = subprocess.run([BIN, "schedule", str(spec), "--cron", "* * * * * *", "--for", "15"],
                               capture_output=True, text=True, cwd=REPO, timeout=400)
     finally:
         stop.set()

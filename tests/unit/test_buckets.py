@@ -105,3 +105,15 @@ def test_decisions_drop_unchanged_and_reused_rows_and_reject_duplicates():
     assert out.column("_reject").to_pylist() == [None, "duplicate id 'a' (...)", None]
     plan = RowPlan(read=5, rejected_on_read=0, duplicates=1, skipped=1, resumed=1)
     assert (plan.to_embed, plan.to_read_again, plan.needs_decisions) == (2, 3, True)
+
+
+def test_decide_tasks_take_every_bucket_once_one_task_per_bucket_bytes():
+    from jobs.embed.partition import BUCKET_BYTES, bucket_count, bucket_groups
+
+    for source_bytes in (0, 1, BUCKET_BYTES, 3 * BUCKET_BYTES + 1, 100 * BUCKET_BYTES):
+        buckets = bucket_count(source_bytes)
+        groups = bucket_groups(buckets, source_bytes)
+        assert sorted(b for group in groups for b in group) == list(range(buckets))
+    assert bucket_groups(4, 300) == [[0, 1, 2, 3]]  # a small corpus: one task, four buckets
+    assert bucket_groups(4, 2 * BUCKET_BYTES) == [[0, 2], [1, 3]]
+    assert bucket_groups(8, 8 * BUCKET_BYTES) == [[b] for b in range(8)]
