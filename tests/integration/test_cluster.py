@@ -24,6 +24,7 @@ import lance
 import pytest
 from ray._common.utils import get_ray_address_file
 
+from jobs.ray_connect import keep_workers_warm
 from storage.db import table_uri
 from tests.support.corpus import REPO, corpus_records, write_jsonl
 from tests.support.embedding import embed, wait_until
@@ -50,6 +51,7 @@ def cluster():
     from ray.cluster_utils import Cluster
 
     ray.shutdown()  # the session's cluster: no test runs after this module to need it again
+    keep_workers_warm(2)  # its nodes are started here, as a local cluster's would be
     saved = ADDRESS_FILE.read_text() if ADDRESS_FILE.exists() else None
     nodes = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 2, "num_gpus": 0, "include_dashboard": False,
