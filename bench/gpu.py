@@ -56,9 +56,9 @@ def timed(fn, util: Path | None) -> tuple[float, float | None]:
 def job_rate(texts: list[str], batch_size: int) -> float | None:
     """Rows/s of the whole embed job on one GPU actor, or None without Ray and LanceDB."""
     try:
+        import lancedb  # noqa: F401
         import ray  # noqa: F401
 
-        import lancedb  # noqa: F401
         from jobs.ray_connect import connect_ray
     except ImportError:
         return None

@@ -7,12 +7,8 @@ import os
 
 # Ray keeps at most one idle worker per CPU and kills the rest a second after they go idle.
 # A run's read, prepare and write tasks ask for fractions of a CPU, so they start more workers
-# than that, and the next pass (or the next run) starts them again: each start costs a second
-# or more of CPU importing Ray Data, pyarrow and Lance. Measured on this project's 2-core
-# machine: a 300-row run 6.7-8.7 s with the default, 2.3 s with 12 workers kept (~150 MB
-# each) while workers still imported lancedb; since they no longer do, single runs show no
-# difference, but the test suite (hundreds of runs of every kind in one session) was 14 min
-# with it and 24.6 min without it (a slower machine that hour: see the issue notes).
+# than that, and the next pass (or the next run) would start them again, each paying a second
+# or more of CPU to import Ray Data and pyarrow. Kept workers cost about 150 MB each.
 WARM_WORKERS = 12
 SOFT_LIMIT_ENV = "RAY_num_workers_soft_limit"
 

@@ -44,6 +44,7 @@ class QueryActor:
 
     def __init__(self, db: str, table: str, device: str | None = None):
         import lancedb
+
         from storage.db import db_path
 
         open_table(db, table)  # validates the name and raises TableNotFoundError clearly

@@ -149,8 +149,9 @@ def _embed_and_print(config, progress, out, as_json: bool, leave_ray: bool = Fal
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed run is reported, not dumped
-        print(f"embedfleet: run failed, table {config.table!r} left at its previous version: "
-              f"{root_cause(exc)}", file=sys.stderr)
+        what = ("dry run failed (it changes no table)" if config.dry_run else
+                f"run failed, table {config.table!r} left at its previous version")
+        print(f"embedfleet: {what}: {root_cause(exc)}", file=sys.stderr)
         return 1
     finally:
         if leave_ray:

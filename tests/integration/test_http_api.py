@@ -98,6 +98,21 @@ def test_hybrid_flag_reaches_the_query_actor(client, http_db):
     assert [h["score"] for h in plain] != [h["score"] for h in expected]  # RRF scores, not cosine
 
 
+def same_ranking(got, expected) -> bool:
+    """Equal scores rank for rank (to float32 rounding); ids equal wherever the score is not tied.
+
+    Batched and single queries multiply different matrix shapes, so rows the hashing encoder
+    scores exactly alike may come back in either order (the last one may tie with row k+1).
+    """
+    def tied(i: int) -> bool:
+        return i == len(expected) - 1 or any(
+            j != i and abs(h.score - expected[i].score) < 1e-5 for j, h in enumerate(expected))
+
+    return len(got) == len(expected) and all(
+        abs(a.score - b.score) < 1e-5 and (a.id == b.id or tied(i))
+        for i, (a, b) in enumerate(zip(got, expected, strict=True)))
+
+
 def test_concurrent_searches_share_model_calls_and_match_one_at_a_time(http_db):
     tables = Tables(http_db, max_batch=8, max_wait_ms=50)
     actor = tables.get("sample")
@@ -113,7 +128,7 @@ def test_concurrent_searches_share_model_calls_and_match_one_at_a_time(http_db):
     alone = [search_batch(list(r.texts), r.k) for r in requests]
     with ThreadPoolExecutor(len(requests)) as pool:
         together = list(pool.map(lambda r: tables.search("sample", r), requests))
-    assert [[h.id for h in hits[0]] for hits in together] == [[h.id for h in a[0]] for a in alone]
+    assert all(same_ranking(hits[0], a[0]) for hits, a in zip(together, alone, strict=True))
     assert len(calls) < len(requests) and max(calls) > 1 and sum(calls) == len(requests)
 
 
