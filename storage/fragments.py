@@ -6,6 +6,8 @@ file), so a reader holding fragments of an older version reloads only the ones t
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import lance
 import numpy as np
 import pyarrow as pa
@@ -55,6 +57,20 @@ def take_rows(dataset: lance.LanceDataset, row_ids: np.ndarray, columns: list[st
     # Lance marks _take_rows unstable; it is the one call that fetches rows by id without a
     # scan, and row ids come from this same version, so they always resolve.
     return dataset._take_rows(pa.array(row_ids, type=pa.uint64()), columns=columns)
+
+
+def take_rows_for_each(dataset: lance.LanceDataset, id_lists: list[np.ndarray], columns: list[str]
+                       ) -> list[pa.Table]:
+    """take_rows for several lists of row ids (one per query) with one read of their union."""
+    if len(id_lists) <= 1:
+        return [take_rows(dataset, ids, columns) for ids in id_lists]
+    # One take, not one per query: each take has a fixed cost (a plan, a read per fragment)
+    # that is most of a batch's row fetching on small tables.
+    every = np.concatenate([np.asarray(ids, dtype=np.uint64) for ids in id_lists])
+    unique, where = np.unique(every, return_inverse=True)
+    rows = take_rows(dataset, unique, columns)
+    bounds = np.cumsum([0] + [len(ids) for ids in id_lists])
+    return [rows.take(pa.array(where[a:b], type=pa.int64())) for a, b in pairwise(bounds)]
 
 
 def ann_candidates(dataset: lance.LanceDataset, vector: np.ndarray, limit: int, nprobes: int,

@@ -17,7 +17,13 @@ import numpy as np
 import pyarrow as pa
 
 from actors.query.exact import Snapshot, make_block
-from storage.fragments import ann_candidates, fragment_keys, matching_row_ids, read_fragment, take_rows
+from storage.fragments import (
+    ann_candidates,
+    fragment_keys,
+    matching_row_ids,
+    read_fragment,
+    take_rows_for_each,
+)
 
 if TYPE_CHECKING:
     import lance
@@ -89,7 +95,8 @@ def search_memory(state: tuple[lance.LanceDataset, Snapshot], queries: np.ndarra
     # sees only the rows that satisfy it, as LanceDB's prefilter does.
     allowed = snapshot.positions_of(matching_row_ids(dataset, where)) if where else None
     found = snapshot.search(queries, k, allowed)
-    return [Found(take_rows(dataset, ids, columns), scores) for ids, scores in found]
+    rows = take_rows_for_each(dataset, [ids for ids, _ in found], columns)
+    return [Found(r, scores) for r, (_, scores) in zip(rows, found, strict=True)]
 
 
 def refine_memory(state: tuple[lance.LanceDataset, Snapshot], queries: np.ndarray, k: int,
@@ -100,9 +107,9 @@ def refine_memory(state: tuple[lance.LanceDataset, Snapshot], queries: np.ndarra
     read is about half of an indexed query's time at 1M rows).
     """
     dataset, snapshot = state
-    out = []
+    found = []
     for query in np.atleast_2d(queries):
         candidates = ann_candidates(dataset, query, k * refine, nprobes, where)
-        ids, scores = snapshot.rescore(query, snapshot.positions_of(candidates), k)
-        out.append(Found(take_rows(dataset, ids, columns), scores))
-    return out
+        found.append(snapshot.rescore(query, snapshot.positions_of(candidates), k))
+    rows = take_rows_for_each(dataset, [ids for ids, _ in found], columns)
+    return [Found(r, scores) for r, (_, scores) in zip(rows, found, strict=True)]

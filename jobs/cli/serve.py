@@ -7,6 +7,7 @@ import json
 import os
 
 from jobs.service.defaults import DEFAULT_MAX_BATCH, DEFAULT_WAIT_MS
+from jobs.service.ingress import INGRESSES
 
 
 def register(sub, default_db: str) -> None:
@@ -44,6 +45,11 @@ def register(sub, default_db: str) -> None:
     serve.add_argument("--batch-wait-ms", type=float, default=DEFAULT_WAIT_MS,
                        help="how long a search waits for others to share its batch "
                             f"(default {DEFAULT_WAIT_MS:g} ms)")
+    serve.add_argument("--ingress", choices=INGRESSES, default="python",
+                       help="HTTP front end: Serve's Python proxy (default) or HAProxy, which "
+                            "forwards straight to the replicas (1.8x the batched searches/s "
+                            "on 2 cores: docs/BENCHMARKS.md); a joined cluster must run with "
+                            "RAY_SERVE_ENABLE_HA_PROXY=1")
     serve.add_argument("--address", dest="ray_address",
                        help="Ray cluster to join ('local' starts a private one; default: a running "
                             "local cluster, else a new one)")
@@ -76,7 +82,7 @@ def cmd_project(args) -> int:
 
 def cmd_serve(args) -> int:
     """Start the service and block until Ctrl-C or SIGTERM."""
-    from jobs.service.serve import serve_forever
+    from jobs.service.ingress import prepare_ingress
     from storage.errors import ConfigError
 
     if args.replicas < 1 or args.max_tables < 1 or not 0 < args.port < 65536:
@@ -85,6 +91,9 @@ def cmd_serve(args) -> int:
         raise ConfigError("--max-batch must be at least 1 and --batch-wait-ms at least 0")
     token = args.token or None
     check_exposure(args.host, token, args.no_token)
+    prepare_ingress(args.ingress)  # before ray.serve is imported: it reads them at import
+    from jobs.service.serve import serve_forever
+
     def announce(url: str) -> None:
         print(f"serving {url} (API docs at {url}/docs; Ctrl-C stops)"
               + (" - bearer token required" if token else ""), flush=True)
@@ -92,7 +101,7 @@ def cmd_serve(args) -> int:
     serve_forever(announce, args.ray_address, db=args.db, host=args.host, port=args.port,
                   token=token, replicas=args.replicas, cpus_per_replica=args.cpus_per_replica,
                   max_tables=args.max_tables, max_batch=args.max_batch,
-                  batch_wait_ms=args.batch_wait_ms)
+                  batch_wait_ms=args.batch_wait_ms, ingress=args.ingress)
     return 0
 
 

@@ -55,9 +55,16 @@ class QueryService:
 def start_service(db: str, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
                   replicas: int = 1, cpus_per_replica: float = 1, max_tables: int = 4,
                   address: str | None = None, max_batch: int | None = None,
-                  batch_wait_ms: float | None = None) -> str:
-    """Deploy the service on Ray Serve (joining or starting Ray); return its URL once it is ready."""
+                  batch_wait_ms: float | None = None, ingress: str = "python") -> str:
+    """Deploy the service on Ray Serve (joining or starting Ray); return its URL once it is ready.
+
+    `ingress="haproxy"` needs the environment `prepare_ingress` sets before Ray starts.
+    """
+    from jobs.service.ingress import HAPROXY_FLAG, check_haproxy
+
     connect_ray(address)
+    if ingress == "haproxy":
+        check_haproxy(cluster_environment(HAPROXY_FLAG) == "1")
     serve.start(http_options={"host": host, "port": port})
     app = QueryService.options(num_replicas=replicas,
                                ray_actor_options={"num_cpus": cpus_per_replica}) \
@@ -65,6 +72,19 @@ def start_service(db: str, host: str = "127.0.0.1", port: int = 8000, token: str
     # Returns once every replica's __init__ (which loads the models) has finished.
     serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
     return f"http://{host}:{port}"
+
+
+def cluster_environment(name: str) -> str | None:
+    """A variable of the environment Ray's workers run with (what Serve's processes read)."""
+    import ray
+
+    return ray.get(ray.remote(num_cpus=0)(_environment_variable).remote(name))
+
+
+def _environment_variable(name: str) -> str | None:
+    import os
+
+    return os.environ.get(name)
 
 
 def stop_service() -> None:

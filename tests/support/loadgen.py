@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from jobs.service.ingress import free_port  # noqa: F401 - the tests' and benches' import
+
 
 @dataclass
 class LoadResult:
@@ -162,15 +164,6 @@ class ServeProcess:
     def __exit__(self, *exc) -> None:
         self.stop()
         self._log.close()
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening_addresses(port: int) -> set[str]:
