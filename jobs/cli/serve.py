@@ -47,7 +47,7 @@ def register(sub, default_db: str) -> None:
                             f"(default {DEFAULT_WAIT_MS:g} ms)")
     serve.add_argument("--ingress", choices=INGRESSES, default="python",
                        help="HTTP front end: Serve's Python proxy (default) or HAProxy, which "
-                            "forwards straight to the replicas (1.8x the batched searches/s "
+                            "forwards straight to the replicas (about twice the batched searches/s "
                             "on 2 cores: docs/BENCHMARKS.md); a joined cluster must run with "
                             "RAY_SERVE_ENABLE_HA_PROXY=1")
     serve.add_argument("--address", dest="ray_address",

@@ -117,15 +117,14 @@ def cmd_embed(args: argparse.Namespace) -> int:
     config = build_config(embed_settings(args))
     # Progress goes to stderr: a bar on a terminal, a line every 10 s in a job's log.
     progress = ProgressReporter(enabled=not args.json, verbose=args.verbose)
-    if not args.json:
-        return _embed_and_print(config, progress, sys.stdout, as_json=False)
-    # stdout carries the JSON alone. Ray prints its nodes' warnings ("(raylet) WARNING: ...")
-    # to sys.stdout from a listener thread until it disconnects: they go to stderr while the
-    # run lasts, and a command that joined Ray itself leaves it before printing.
+    # stdout carries the summary (or the JSON) alone. Ray prints its nodes' warnings
+    # ("(raylet) WARNING: ...") to sys.stdout from a listener thread until it disconnects: they
+    # go to stderr while the run lasts, and a command that joined Ray itself leaves it before
+    # printing.
     leave_ray = not ray.is_initialized()
     stdout, sys.stdout = sys.stdout, sys.stderr
     try:
-        return _embed_and_print(config, progress, stdout, as_json=True, leave_ray=leave_ray)
+        return _embed_and_print(config, progress, stdout, as_json=args.json, leave_ray=leave_ray)
     finally:
         sys.stdout = stdout
 

@@ -233,13 +233,34 @@ def _add_error_handlers(app: FastAPI) -> None:
     def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(422, "; ".join(_describe(e) for e in exc.errors()))
 
-    @app.middleware("http")
-    async def no_tracebacks(request: Request, call_next):
+    app.add_middleware(NoTracebacks)
+
+
+class NoTracebacks:
+    """ASGI middleware: an unexpected exception becomes a JSON 500; its traceback goes to the log."""
+
+    # Plain ASGI rather than @app.middleware("http"): Starlette's BaseHTTPMiddleware runs every
+    # request through a task group and a memory stream, CPU that a busy replica spends per request.
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def watched_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            return await call_next(request)
+            await self.app(scope, receive, watched_send)
         except Exception:  # noqa: BLE001 - the client gets JSON; the traceback goes to the log
-            log.exception("unexpected error on %s %s", request.method, request.url.path)
-            return _error(500, "internal error; the server log has the details")
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if started:  # part of a response went out: nothing clean can follow it
+                raise
+            await _error(500, "internal error; the server log has the details")(scope, receive, send)
 
 
 def _describe(error: dict) -> str:
