@@ -27,22 +27,21 @@ WORDS = ["storm", "planet", "jazz", "football", "bread", "queen", "river", "rain
          "garden", "virus", "code", "museum", "whale", "orbit", "harvest"]
 
 
+def query_texts(count: int, start: int = 0) -> list[str]:
+    """Distinct three-word queries (and a number), so no two requests embed the same text."""
+    return [" ".join([WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(3)] + [str(i)])
+            for i in range(start, start + count)]
+
+
 def query_paths(count: int, k: int, start: int = 0) -> list[str]:
-    """Distinct three-word queries, so no two requests embed the same text."""
-    paths = []
-    for i in range(start, start + count):
-        words = [WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(3)] + [str(i)]
-        paths.append(f"/tables/sample/search?k={k}&q={urllib.parse.quote(' '.join(words))}")
-    return paths
+    """Search paths for distinct query texts."""
+    return [f"/tables/sample/search?k={k}&q={urllib.parse.quote(text)}"
+            for text in query_texts(count, start)]
 
 
 def model_ceiling(batches: tuple[int, ...] = (1, 8, 32), seconds: float = 4) -> dict[int, float]:
-    """Queries/s of the default model alone per batch size, on one thread as in a 1-CPU replica.
-
-    The most batching can give at N clients is the batch-N rate over the batch-1 rate.
-    """
+    """Queries/s of the default model alone per batch size, on one thread as in a 1-CPU replica."""
     import time
-    import urllib.parse
 
     import torch
     from sentence_transformers import SentenceTransformer
@@ -51,7 +50,7 @@ def model_ceiling(batches: tuple[int, ...] = (1, 8, 32), seconds: float = 4) -> 
 
     torch.set_num_threads(1)
     model = SentenceTransformer(resolve_model_source("all-MiniLM-L6-v2"), device="cpu")
-    texts = [urllib.parse.unquote(p.split("q=")[1]) for p in query_paths(2000, 10, 10**9)]
+    texts = query_texts(2000, 10**9)
     rates = {}
     for batch in batches:
         model.encode(texts[:batch], batch_size=batch)  # warm-up

@@ -28,8 +28,11 @@ def untruncated_run(ray_cluster, tiny_bert, tmp_path_factory):
     """
     folder = tmp_path_factory.mktemp("untruncated")
     db = str(folder / "db")
-    source = write_jsonl(folder / "c.jsonl", corpus_records(400))
-    return embed(db, source, model=tiny_bert, actors=2, batch_size=10), db
+    # Four files: a pool hands out whole blocks, and one small file can arrive as one block,
+    # which the first actor ready embeds alone.
+    records = corpus_records(400)
+    sources = [write_jsonl(folder / f"c{i}.jsonl", records[i * 100:(i + 1) * 100]) for i in range(4)]
+    return embed(db, sources, model=tiny_bert, actors=2, batch_size=10), db
 
 
 @pytest.mark.parametrize("truncate_dim, dim", [(None, 32), (8, 8)])
