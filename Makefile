@@ -9,10 +9,14 @@ DB ?= ./lancedb
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first and pinned: the CPU build; anything unpinned would fetch a CUDA build.
+	# torch first, pinned and by pip: pip finds the CPU build where the machine keeps it, and
+	# anything unpinned would fetch a CUDA build. uv then sees torch installed and keeps it.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The rest with uv (11 s here against pip's 2-3 min: parallel downloads and installs);
+	# plain pip where uv cannot be had.
+	if $(BIN)/python -m pip install --quiet uv; then \
+		$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'; \
+	else $(BIN)/python -m pip install --quiet -e '.[dev]'; fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -71,7 +71,9 @@ def markdown(result: dict) -> str:
              f"in a {result['rows']:,}-row table; defaults n_neighbors 15, min_dist 0.1, seed 0; exact "
              "cosine neighbour graph (numpy), then UMAP's layout.", "",
              f"numba warm-up, once per process (query actor or Serve replica): import umap-learn "
-             f"{w['import_s']} s, JIT compile on a 32-point array {w['jit_s']} s.", "",
+             f"{w['import_s']} s, kernels on a 32-point array {w['jit_s']} s (compiled by a "
+             "machine's first map, then loaded from numba's on-disk cache: "
+             "actors/projection/kernels.py).", "",
              "| sample | first call s | of which UMAP s | cached call ms | trustworthiness (k=10) |",
              "|---:|---:|---:|---:|---:|"]
     for r in result["results"]:

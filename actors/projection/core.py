@@ -108,8 +108,9 @@ def run_umap(vectors: np.ndarray, params: ProjectionParams) -> np.ndarray:
         return np.column_stack([np.arange(n), np.zeros(n)]).astype(np.float32)
     neighbours = min(params.n_neighbors, n - 1)
     indices, distances = exact_knn(unit, neighbours)
-    import umap
+    from actors.projection.kernels import cached_umap
 
+    umap = cached_umap()
     model = umap.UMAP(n_components=2, n_neighbors=neighbours, min_dist=params.min_dist,
                       metric="cosine", random_state=params.seed, init="spectral" if n > 10 else "random",
                       precomputed_knn=(indices, distances))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from actors.projection.core import ProjectionError
+from actors.projection.kernels import ENTRY_KERNELS
 from actors.query.actor import QueryActor
 from jobs.cli.main import main
 from storage.db import list_tables, table_uri
@@ -103,3 +104,33 @@ def test_cli_refuses_unknown_output_and_column(proj_db, tmp_path, capsys):
     assert main(["project", "missing", "--db", proj_db, "--out", str(tmp_path / "map.png")]) == 2
     err = capsys.readouterr().err
     assert "map.svg" in err and "cannot colour by 'nope'" in err and "no table 'missing'" in err
+
+
+KERNEL_REPORT = """
+import json
+import numpy as np
+from actors.projection.core import ProjectionParams, run_umap
+from actors.projection.kernels import ENTRY_KERNELS, entry_kernels
+coords = run_umap(np.random.default_rng(0).standard_normal((40, 8)).astype(np.float32),
+                  ProjectionParams(n=40, n_neighbors=5))
+kernels = entry_kernels()
+print(json.dumps({"coords": coords.tolist(), "found": len(kernels) == len(ENTRY_KERNELS),
+                  "hits": sum(sum(k.stats.cache_hits.values()) for k in kernels),
+                  "compiled": sum(sum(k.stats.cache_misses.values()) for k in kernels)}))
+"""
+
+
+def test_a_second_process_loads_umaps_kernels_from_the_cache():
+    # Each new query actor or Serve replica compiled UMAP's kernels again (5 s of CPU here).
+    # numba's own cache folder, as in production: the first process compiles into it unless
+    # an earlier map on this machine already did; the second must find everything there.
+    import subprocess
+    import sys
+
+    first, second = (json.loads(subprocess.run([sys.executable, "-c", KERNEL_REPORT], check=True,
+                                               capture_output=True,
+                                               text=True).stdout.splitlines()[-1])
+                     for _ in range(2))
+    assert first["found"]  # a umap-learn release that renamed one would compile it every time
+    assert second["compiled"] == 0 and second["hits"] == len(ENTRY_KERNELS)
+    assert second["coords"] == first["coords"]  # the cached code draws the same map
