@@ -1,7 +1,7 @@
 """UMAP imported with its numba kernels cached on disk, so each process does not compile them again.
 
 umap-learn compiles its kernels without numba's `cache=True`: every new process (a query actor,
-a Serve replica, a CLI `project`) spent 7 s of CPU compiling them before its first map on a
+a Serve replica, a CLI `project`) spent about 5 s of CPU compiling them before its first map on a
 2-core machine. Cached, they are compiled once per machine (beside the package, or in
 NUMBA_CACHE_DIR; numba keys them by CPU and argument types) and later processes load them in
 a fraction of a second.

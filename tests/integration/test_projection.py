@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import lance
 import numpy as np
@@ -124,9 +126,6 @@ def test_a_second_process_loads_umaps_kernels_from_the_cache():
     # Each new query actor or Serve replica compiled UMAP's kernels again (5 s of CPU here).
     # numba's own cache folder, as in production: the first process compiles into it unless
     # an earlier map on this machine already did; the second must find everything there.
-    import subprocess
-    import sys
-
     first, second = (json.loads(subprocess.run([sys.executable, "-c", KERNEL_REPORT], check=True,
                                                capture_output=True,
                                                text=True).stdout.splitlines()[-1])
