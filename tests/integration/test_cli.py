@@ -1,7 +1,7 @@
 """The console script and `python -m jobs.embed`, as a user runs them, against the session's Ray.
 
-Commands that only read a table (info, tables) run in this process through the same `main`:
-the processes started here are the embed runs and their errors.
+Commands that only read a table (info, tables) and user errors run in this process through
+the same `main`: the processes started here are embed runs, one that succeeds and one that fails.
 """
 
 from __future__ import annotations
@@ -55,10 +55,9 @@ def test_embed_json_summary_then_info_and_tables(run_cli, db, tmp_path, capsys):
     assert data["rows"] == 40 and data["dim"] == 8 and data["provenance"]["truncate_dim"] == 8
     assert data["provenance"]["model"] == "fake:16" and "torch" in data["libraries"]
     assert json.loads(read_command(capsys, "tables", "--db", db, "--json")[1]) == ["docs"]
-    again = run_cli("embed", str(source), "--table", "docs", "--db", db, "--model", "fake:16",
-                    "--mode", "create")
-    assert again.returncode == 2
-    assert "already exists" in again.stderr and "Traceback" not in again.stderr
+    code, _, err = read_command(capsys, "embed", str(source), "--table", "docs", "--db", db,
+                                "--model", "fake:16", "--mode", "create")
+    assert code == 2 and "already exists" in err and "Traceback" not in err
 
 
 def test_module_entrypoint_with_a_spec_file_and_flag_override(run_cli, db, tmp_path, capsys):
@@ -75,10 +74,11 @@ def test_module_entrypoint_with_a_spec_file_and_flag_override(run_cli, db, tmp_p
 
 def test_user_errors_are_one_line_and_failed_runs_say_the_table_is_unchanged(run_cli, db, tmp_path,
                                                                           capsys):
-    missing = run_cli("embed", str(tmp_path / "nope.jsonl"), "--table", "t", "--db", db)
-    assert missing.returncode == 2 and "source not found" in missing.stderr
-    # The same one-line errors from `main` in this process: no start-up per message.
-    for args, message in [(("embed", str(tmp_path), "--table", "../escape", "--db", db),
+    # One-line user errors from `main` in this process (no start-up per message); the exit code
+    # and stderr of a process are those of the failed run below.
+    for args, message in [(("embed", str(tmp_path / "nope.jsonl"), "--table", "t", "--db", db),
+                           "source not found"),
+                          (("embed", str(tmp_path), "--table", "../escape", "--db", db),
                            "invalid table name"), (("info", "nosuch", "--db", db), "no table 'nosuch'")]:
         code, _, err = read_command(capsys, *args)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

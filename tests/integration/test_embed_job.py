@@ -35,25 +35,35 @@ def untruncated_run(ray_cluster, tiny_bert, tmp_path_factory):
     return embed(db, sources, model=tiny_bert, actors=2, batch_size=10), db
 
 
+@pytest.fixture(scope="module")
+def truncated_run(ray_cluster, tiny_bert, tmp_path_factory):
+    """(summary, db) of one tiny BERT run of 120 rows truncated to 8 dims, the full 32 kept too.
+
+    The truncated case of the dim test and the keep-full test both read it, like the above.
+    """
+    db = str(tmp_path_factory.mktemp("truncated") / "db")
+    source = write_jsonl(tmp_path_factory.mktemp("truncated-corpus") / "c.jsonl", corpus_records(120))
+    return embed(db, source, model=tiny_bert, truncate_dim=8, keep_full=True, batch_size=16), db
+
+
 @pytest.mark.parametrize("truncate_dim, dim", [(None, 32), (8, 8)])
-def test_tiny_bert_vectors_are_unit_length_with_the_right_dim(ray_cluster, db, tmp_path, tiny_bert,
-                                                              truncate_dim, dim, request):
-    if truncate_dim is None:
-        rows = 400
-        summary, db = request.getfixturevalue("untruncated_run")
-    else:
-        rows = 120
-        source = write_jsonl(tmp_path / "c.jsonl", corpus_records(rows))
-        summary = embed(db, source, model=tiny_bert, truncate_dim=truncate_dim, batch_size=16)
+def test_tiny_bert_vectors_are_unit_length_with_the_right_dim(ray_cluster, tiny_bert, truncate_dim,
+                                                              dim, request):
+    truncated = truncate_dim is not None
+    rows = 120 if truncated else 400
+    summary, db = request.getfixturevalue("truncated_run" if truncated else "untruncated_run")
     assert (summary.read, summary.embedded, summary.rejected, summary.version) == (rows, rows, 0, 1)
     data = stored(db)
     assert data.schema.field("vector").type == pa.list_(pa.float32(), dim)
     np.testing.assert_allclose(np.linalg.norm(vectors_of(data), axis=1), 1.0, atol=1e-3)
-    assert data.column_names == ["id", "text", "topic", "year", "vector", "content_hash", "embedded_at"]
+    full = ["vector_full"] if truncated else []
+    assert data.column_names == ["id", "text", "topic", "year", "vector", *full, "content_hash",
+                                 "embedded_at"]
     assert data.schema.field("year").type == pa.int64()
     provenance = provenance_of(data.schema)
     assert (provenance.model, provenance.dim, provenance.native_dim) == (tiny_bert, dim, 32)
     assert provenance.truncate_dim == truncate_dim and provenance.normalized
+    assert provenance.keep_full == truncated
     assert {"torch", "sentence-transformers", "embedfleet"} <= set(provenance.versions)
     assert summary.tokens > rows and summary.rows_per_s > 0
 
@@ -153,17 +163,15 @@ def test_modes_create_append_overwrite(ray_cluster, db, tmp_path):
     assert dataset(db, version=2).count_rows() == 15
 
 
-def test_keep_full_stores_the_untruncated_unit_vector_too(ray_cluster, db, tmp_path, tiny_bert):
-    source = write_jsonl(tmp_path / "c.jsonl", corpus_records(30))
-    embed(db, source, model=tiny_bert, truncate_dim=8, keep_full=True)
+def test_keep_full_stores_the_untruncated_unit_vector_too(truncated_run):
+    _, db = truncated_run
     data = stored(db)
     full = vectors_of(data, "vector_full")
-    assert full.shape == (30, 32)
+    assert full.shape == (120, 32)
     np.testing.assert_allclose(np.linalg.norm(full, axis=1), 1.0, atol=1e-3)
     # The stored truncated vector is the normalized head of the full one.
     head = full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True)
     np.testing.assert_allclose(vectors_of(data), head, atol=1e-5)
-    assert provenance_of(data.schema).keep_full
 
 
 def test_index_is_built_past_the_threshold_then_refreshed(ray_cluster, db, tmp_path):

@@ -80,23 +80,26 @@ def _tiny_sets(root):
     return root / "sts.csv", beir
 
 
-def test_eval_commands_run_every_dim_from_one_embed(ray_cluster, tmp_path, tiny_bert, capsys):
+def test_eval_commands_run_every_dim_from_one_embed(ray_cluster, tmp_path, capsys):
     import json
 
     from jobs.cli.main import main
 
+    # The commands' wiring of dims, rerank and modes, not a model's quality (the tests above):
+    # the 32-dim hashing encoder spares three actors the seconds of importing torch.
+    model = "fake:32"
     sts, beir = _tiny_sets(tmp_path)
-    assert main(["eval", "sts", "--data", str(sts), "--model", tiny_bert, "--dims", "32,8",
+    assert main(["eval", "sts", "--data", str(sts), "--model", model, "--dims", "32,8",
                  "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
     assert [r["dim"] for r in results] == [32, 8] and all(r["pairs"] == 12 for r in results)
-    assert main(["eval", "retrieval", "--data", str(beir), "--model", tiny_bert, "--dims",
+    assert main(["eval", "retrieval", "--data", str(beir), "--model", model, "--dims",
                  "32,16,8", "--both", "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
     # Rerank exists only where vectors are truncated: 16 and 8, not the model's own 32.
     assert [(r["dim"], r["rerank"]) for r in results] == [
         (32, False), (16, False), (16, True), (8, False), (8, True)]
     assert all(r["queries"] == 4 and 0 <= r["ndcg@10"] <= 1 for r in results)
-    assert main(["eval", "retrieval", "--data", str(beir), "--model", tiny_bert,
+    assert main(["eval", "retrieval", "--data", str(beir), "--model", model,
                  "--truncate-dim", "8", "--rerank"]) == 0
     assert "retrieval dim 8 rerank" in capsys.readouterr().out

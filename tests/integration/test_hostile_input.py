@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -17,9 +16,9 @@ from jobs.errors import EmbedPassError, RunError
 from storage.db import table_uri
 from storage.names import TableNameError
 from tests.support.embedding import dataset, embed
-from tests.support.tiny_model import build_tiny_bert
 
 EXPLODES = "python:tests.support.fault_encoders:explodes_on_load"  # proves no model was loaded
+SIZED = "python:tests.support.fault_encoders:sized_by_file"
 MIXED = "family 👨‍👩‍👧 and 漢字かな and עברית שלום and مرحبا بالعالم"
 
 
@@ -104,19 +103,19 @@ def test_table_names_that_could_escape_the_database_are_refused(db, tmp_path, na
     assert not os.path.exists(db) and not (tmp_path / "escape.lance").exists()
 
 
-def test_an_existing_table_with_another_dimension_is_refused(ray_cluster, db, tmp_path, tiny_bert):
-    model = tmp_path / "model"
-    shutil.copytree(os.path.dirname(tiny_bert), model)  # the session's 32-dim tiny BERT
+def test_an_existing_table_with_another_dimension_is_refused(ray_cluster, db, tmp_path, faults):
+    model = SIZED  # one model name, its vectors 32-dim now and 16-dim after, as a model rebuilt in place
     source = tmp_path / "c.jsonl"
     source.write_text("".join(json.dumps({"id": f"d{i}", "text": f"note {i}"}) + "\n"
                               for i in range(20)))
-    embed(db, source, model=str(model / "st"))
-    build_tiny_bert(model, hidden=16)  # same path, same name: now 16-dim vectors
+    faults.set_dim(32)
+    embed(db, source, model=model)
+    faults.set_dim(16)  # same name: now 16-dim vectors, known only once an actor loads it
     source.write_text(source.read_text() + '{"id": "new", "text": "a new note"}\n')
     for mode in ("append", "incremental"):
         # Append finds out when writing its first rows, incremental just before its commit.
         with pytest.raises((EmbedPassError, RunError),
                            match="16-dim vectors but table 'docs' holds 32-dim ones; use --mode rebuild"):
-            embed(db, source, model=str(model / "st"), mode=mode)
+            embed(db, source, model=model, mode=mode)
     table = dataset(db)
     assert table.version == 1 and table.count_rows() == 20

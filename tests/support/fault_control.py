@@ -23,6 +23,10 @@ class FaultControl:
         """Seconds each encoder call sleeps from now on."""
         (self.folder / "delay").write_text(str(seconds))
 
+    def set_dim(self, dim: int) -> None:
+        """The dimension the `sized_by_file` encoder loads with from now on."""
+        (self.folder / "dim").write_text(str(dim))
+
     def calls(self) -> list[int]:
         """The pid of the actor behind each encoder call so far, in order."""
         path = self.folder / "calls"

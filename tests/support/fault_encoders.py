@@ -97,3 +97,17 @@ class CrashesOnMarker(HashingEncoder):
 def crashes_on_marker(config, device):
     """Factory for CrashesOnMarker."""
     return CrashesOnMarker(16)
+
+
+def sized_by_file(config, device):
+    """A hashing encoder whose dimension is the number in $EMBEDFLEET_FAULT_DIR/dim (32 without one).
+
+    One model name whose vectors change size between runs, as a model folder rebuilt in place
+    does, without the seconds of importing torch in every actor.
+    """
+    try:
+        with open(os.path.join(os.environ["EMBEDFLEET_FAULT_DIR"], "dim")) as f:
+            dim = int(f.read())
+    except FileNotFoundError:
+        dim = 32
+    return HashingEncoder(dim)
