@@ -1,8 +1,8 @@
-"""The planning pass's stages: hash-partition rows by id into files (Ray Data), decide each bucket.
+"""The planning pass's stages: hash-partition rows by id into files, then decide each bucket.
 
-Keys of the source, the table's (id, content_hash) and a dead run's write records are all
-written to `<plan>/<part>/b=<bucket>/`; one task per bucket then reads its three shares and
-writes that bucket's decisions, so the driver only ever sees counts.
+Keys of the source (a Ray Data read), the table's (id, content_hash) and a dead run's write records
+(plain tasks) are all written to `<plan>/<part>/b=<bucket>/`; one task per bucket then reads its
+three shares and writes that bucket's decisions, so the driver only ever sees counts.
 """
 
 from __future__ import annotations
@@ -13,16 +13,19 @@ import uuid
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from actors.config import ModelConfig
 from jobs.embed.buckets import plan_bucket, split_by_bucket
 from jobs.embed.rows import REJECT, carried_schema, content_hashes, row_keys, validate_rows
-from storage.run_stage import read_parquet_folder, write_parquet_atomically
+from storage.run_stage import filesystem, read_parquet_folder, write_parquet_atomically
+from storage.schema import CHUNK, DOC_ID
 
 SCHEMA_COLUMN = "_schema"
 KEYS, TABLE, RECORDS, DECISIONS, GONE = "keys", "table", "records", "decisions", "gone"
 BUCKET_BYTES = 64 * 1024 * 1024  # source bytes per bucket: a bucket task holds its share's keys
 MAX_BUCKETS = 1024
+TABLE_BATCH_ROWS = 262_144  # table rows a partition task holds at once
 
 
 def bucket_count(source_bytes: int) -> int:
@@ -78,10 +81,36 @@ def truncation_counts(texts: list[str], model: ModelConfig | None) -> dict[str, 
             "tokens_past_window": int(past.sum())}
 
 
-def partition_rows(batch: pa.Table, out_uri: str, buckets: int) -> pa.Table:
-    """Write rows read from a table or from write records to their id's bucket; count them."""
-    write_buckets(batch, out_uri, buckets)
-    return pa.table({"rows": [batch.num_rows]})
+def partition_record_files(files: list[str], out_uri: str, buckets: int) -> int:
+    """Write the (id, content_hash, record) of write-record files to their buckets, a file at a time."""
+    rows = 0
+    for uri in files:
+        fs, path = filesystem(uri)
+        table = pq.read_table(path, columns=["id", "content_hash", "record"], filesystem=fs)
+        write_buckets(table, out_uri, buckets)
+        rows += table.num_rows
+    return rows
+
+
+def partition_table_fragments(uri: str, version: int, fragment_ids: list[int], chunked: bool,
+                              out_uri: str, buckets: int) -> int:
+    """Write the (id, content_hash) of some of a table's fragments to their buckets; count them.
+
+    A chunked table is keyed by document: its first chunk holds the document's id and hash.
+    """
+    import lance
+
+    dataset = lance.dataset(uri, version=version)
+    columns, where = ([DOC_ID, "content_hash"], f"{CHUNK} = 0") if chunked else (["id", "content_hash"], None)
+    rows = 0
+    for fragment_id in fragment_ids:
+        scanner = dataset.scanner(columns=columns, filter=where, batch_size=TABLE_BATCH_ROWS,
+                                  fragments=[dataset.get_fragment(fragment_id)])
+        for batch in scanner.to_batches():
+            table = pa.Table.from_batches([batch]).rename_columns(["id", "content_hash"])
+            write_buckets(table, out_uri, buckets)
+            rows += table.num_rows
+    return rows
 
 
 def write_buckets(table: pa.Table, out_uri: str, buckets: int) -> None:
