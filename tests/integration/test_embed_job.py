@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from ray.data import DataContext
 
 from jobs.embed.sources import SourceError
 from jobs.errors import RunError
@@ -32,7 +33,14 @@ def untruncated_run(ray_cluster, tiny_bert, tmp_path_factory):
     # which the first actor ready embeds alone.
     records = corpus_records(400)
     sources = [write_jsonl(folder / f"c{i}.jsonl", records[i * 100:(i + 1) * 100]) for i in range(4)]
-    return embed(db, sources, model=tiny_bert, actors=2, batch_size=10), db
+    # The pool hands blocks out only once both actors are up: an actor whose imports finish
+    # seconds before the other's (a busy machine) would otherwise embed all four blocks alone.
+    context = DataContext.get_current()
+    saved, context.wait_for_min_actors_s = context.wait_for_min_actors_s, 300
+    try:
+        return embed(db, sources, model=tiny_bert, actors=2, batch_size=10), db
+    finally:
+        context.wait_for_min_actors_s = saved
 
 
 @pytest.fixture(scope="module")
