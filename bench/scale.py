@@ -3,7 +3,8 @@
 The hashing encoder ('fake:8') costs microseconds per row, so the figures are the plan (the
 hash-partitioned duplicate check and diff), Ray Data's passes and the Lance writes. Each run is
 `python -m jobs.embed` in its own process joined to one local Ray cluster, and its peak RSS
-(that process alone, not Ray's workers) comes from the kernel when it exits. Then an
+(that process alone, not Ray's workers) comes from the kernel when it exits, read by a small
+launcher (bench/peak_rss.py) so that this script's own memory is not counted in it. Then an
 incremental run over the largest table with 1% of the texts changed.
 
     python bench/scale.py --sizes 1000000 4000000 10000000
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -62,19 +62,20 @@ def run_job(paths: list[str], db: str, address: str) -> dict:
     command = [sys.executable, "-m", "jobs.embed", *paths, "--table", "bench", "--db", db,
                "--model", "fake:8", "--address", address, "--index-threshold", str(10**12),
                "--json"]
+    peak_file = Path(db).with_suffix(".peak")
+    launcher = [sys.executable, str(Path(__file__).with_name("peak_rss.py")), str(peak_file)]
     start = time.perf_counter()
-    child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
+    child = subprocess.run([*launcher, *command], cwd=REPO, stdout=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
+    out, status = child.stdout, child.returncode
     lines = [line for line in out.splitlines() if line.startswith("{")]
-    if os.waitstatus_to_exitcode(status) != 0 or not lines:
+    if status != 0 or not lines:
         raise RuntimeError(f"run over {paths[0]}... failed (exit {status}): {out[-2000:]}")
     summary = json.loads(lines[-1])
     return {"read": summary["read"], "embedded": summary["embedded"],
             "skipped": summary["skipped_unchanged"], "seconds": summary["seconds"],
             "wall_s": round(wall, 1), "rows_per_s": round(summary["read"] / summary["seconds"]),
-            "driver_peak_mib": round(usage.ru_maxrss / 1024)}
+            "driver_peak_mib": round(int(peak_file.read_text()) / 1024)}
 
 
 def main() -> None:
@@ -120,7 +121,9 @@ def section(report: dict) -> str:
              "`python bench/scale.py`. Encoder `fake:8` (hashing, microseconds per row), so these "
              "are the plan, Ray Data's two passes and the Lance writes, on one local Ray cluster; "
              "each run is `python -m jobs.embed` in its own process, and its peak RSS is that "
-             "process alone (the kernel's figure at exit). No ANN index (threshold above the rows).",
+             "process alone (the kernel's figure at exit, read by a small launcher, bench/peak_rss.py, "
+             "so that the benchmark's own memory is not counted in it). No ANN index (threshold "
+             "above the rows).",
              "", "| run | rows | wall s | rows/s | driver peak MiB | time vs first | peak vs first |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in [*runs, inc]:

@@ -5,6 +5,8 @@ Ray moves its private modules between releases; when one goes, only this file ch
 
 from __future__ import annotations
 
+import os
+
 
 def runs_cluster_head() -> bool:
     """True when this process started the local cluster's head itself (a cluster that cannot grow)."""
@@ -42,3 +44,16 @@ def use_local_auth_token() -> None:
     except ImportError:  # a Ray without token auth: nothing to send
         return
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def size_data_limits_by_cluster() -> None:
+    """Make Ray Data budget a run by the cluster's resources, not by its rate-based reservations.
+
+    Ray 2.60's default cluster autoscaler for Ray Data (RATE_BASED) caps a dataset at what it
+    reserved, about one task per operator, and grows that only with measured rates. On a
+    cluster the actor pool fills, the write stage, its queue backing up, then got no CPU
+    budget while the prepare tasks that filled the queue held theirs: the pass stopped with
+    the CPUs idle (10M rows on 2 CPUs). V2 budgets by the cluster. The variable is Ray Data's
+    own switch; one set by the user wins.
+    """
+    os.environ.setdefault("RAY_DATA_CLUSTER_AUTOSCALER", "V2")

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from storage.errors import UserError
 
 # Read, prepare and write tasks mostly wait on I/O. The actor pool leaves IO_RESERVE_CPUS free
-# and each such task asks for IO_TASK_CPUS, so all three stages (and a few tasks of each) fit
-# in the reserve at once: were each to ask for the whole reserve, a read task could hold it
-# while its output waits for a prepare or write task that cannot be scheduled (a stall seen
-# at 10M rows on 2 CPUs).
+# and each such task asks for IO_TASK_CPUS. Each of the IO_STAGES stages is capped at its share
+# of what the actors leave (ActorResources.io_tasks), so every stage can always be scheduled:
+# a read task whose output waits downstream keeps its CPU share, and with one shared pool
+# three such reads held all of it while the prepare and write tasks that would drain them
+# waited for a CPU (a stall of 2 to 4 minutes with the CPUs idle, seen at 10M rows on 2 CPUs).
 IO_RESERVE_CPUS = 0.25
-IO_TASK_CPUS = 0.08
+IO_TASK_CPUS = 0.04
+IO_STAGES = 3  # read, prepare, write
 # The planning pass runs before any actor: its tasks hash and sort, so they ask for a real share
 # (and a 2-CPU machine starts 4 worker processes for them, not 25).
 PLAN_TASK_CPUS = 0.5
@@ -30,6 +32,7 @@ class ActorResources:
     cpus: float
     gpus: float
     threads: int
+    io_tasks: int = 1  # the most tasks each I/O stage runs at once, so all stages fit together
 
 
 def actor_resources(cluster_cpus: float, cluster_gpus: float, min_actors: int, max_actors: int,
@@ -43,7 +46,9 @@ def actor_resources(cluster_cpus: float, cluster_gpus: float, min_actors: int, m
             share = (cluster_cpus - IO_RESERVE_CPUS) / max_actors
             cpus_per_actor = max(0.1, math.floor(share * 20) / 20)  # 0.05 steps
     threads = max(1, round(cpus_per_actor)) if gpus == 0 else 1
-    return ActorResources(cpus=cpus_per_actor, gpus=gpus, threads=threads)
+    spare = cluster_cpus - max_actors * cpus_per_actor
+    io_tasks = max(1, math.floor(spare / (IO_STAGES * IO_TASK_CPUS) + 1e-9))
+    return ActorResources(cpus=cpus_per_actor, gpus=gpus, threads=threads, io_tasks=io_tasks)
 
 
 def capacity_problem(cluster_cpus: float, cluster_gpus: float, min_actors: int,

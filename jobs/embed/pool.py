@@ -12,7 +12,12 @@ from actors.embedder import Embedder
 from jobs.config import EmbedConfig
 from jobs.embed.capacity import ActorResources, CapacityError, actor_resources, capacity_problem
 from jobs.ray_connect import connect_ray
-from jobs.ray_internals import kill_actor, live_actor_ids, runs_cluster_head
+from jobs.ray_internals import (
+    kill_actor,
+    live_actor_ids,
+    runs_cluster_head,
+    size_data_limits_by_cluster,
+)
 
 log = logging.getLogger("embedfleet")
 ACTOR_RESTARTS = 4  # per embedder actor, before its death fails the run
@@ -82,6 +87,7 @@ def ensure_ray(address: str | None = None) -> bool:
     cannot grow), False when it joined a cluster that may autoscale.
     """
     connect_ray(address)
+    size_data_limits_by_cluster()
     return runs_cluster_head()
 
 

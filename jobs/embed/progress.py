@@ -65,6 +65,7 @@ class LineThrottle:
 def quiet_ray_data(verbose: bool) -> None:
     """Ray Data's operator bars and INFO logs only when asked for: they are noise to a person."""
     import logging
+    import warnings
 
     from ray.data import DataContext
 
@@ -75,6 +76,10 @@ def quiet_ray_data(verbose: bool) -> None:
     # Its one warning that the bars are off is this very setting, not news to the user.
     logging.getLogger("ray.data._internal.progress").setLevel(
         logging.INFO if verbose else logging.ERROR)
+    # The I/O stages' task caps (capacity.py) are upper bounds for big corpora; a small one
+    # that cannot reach them is expected, not something to warn a user about.
+    warnings.filterwarnings("ignore", message="The maximum number of concurrent tasks for",
+                            category=UserWarning)
     if not verbose:
         # Its memory detector suggests per-operator `memory=` settings every 30 s: advice for
         # whoever tunes the pipeline (--verbose), not for a person watching a run.

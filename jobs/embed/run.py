@@ -194,9 +194,10 @@ def prepared_rows(run: OpenRun, plan: RowPlan):
     """The embedding pass's input: rows read again, the plan applied (skips, rejects), hashed."""
     import ray
 
-    return (ray.data.read_datasource(run.datasource, num_cpus=IO_TASK_CPUS)
+    io_tasks = run.resources.io_tasks
+    return (ray.data.read_datasource(run.datasource, num_cpus=IO_TASK_CPUS, concurrency=io_tasks)
             .map_batches(prepare_rows, batch_format="pyarrow", batch_size=None,
-                         num_cpus=IO_TASK_CPUS,
+                         num_cpus=IO_TASK_CPUS, compute=ray.data.TaskPoolStrategy(size=io_tasks),
                          fn_kwargs={"plan": plan, "fingerprint": run.fingerprint,
                                     "chunking": run.config.model if run.config.model.chunk else None,
                                     "max_chunks": run.config.max_chunks}))
@@ -215,7 +216,8 @@ def _embed_pass(run: OpenRun, plan: RowPlan, sink: RunSink,
         ds = add_embed_stage(ds, embedder, run.config, run.resources, counter)
     failure = None
     try:
-        ds.write_datasink(sink, ray_remote_args={"num_cpus": IO_TASK_CPUS})
+        ds.write_datasink(sink, ray_remote_args={"num_cpus": IO_TASK_CPUS},
+                          concurrency=run.resources.io_tasks)
     except Exception as exc:  # noqa: BLE001 - re-raised below without Ray's frames
         failure = root_cause(exc)
         log.error("embedding pass failed: %s", failure)

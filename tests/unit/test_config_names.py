@@ -1,7 +1,10 @@
+import os
+
 import pytest
 
 from jobs.config import build_config, load_spec, parse_actors
-from jobs.embed.capacity import actor_resources, capacity_problem
+from jobs.embed.capacity import IO_STAGES, IO_TASK_CPUS, actor_resources, capacity_problem
+from jobs.ray_internals import size_data_limits_by_cluster
 from storage.errors import ConfigError
 from storage.names import TableNameError, companion, is_companion, validate_table_name
 
@@ -68,6 +71,11 @@ def test_cpu_actors_share_the_cpus_and_leave_room_for_reading():
     assert one.gpus == 0 and one.threads == 2 and one.cpus + 0.25 <= 2
     two = actor_resources(2, 0, 2, 2, None, None)
     assert two.threads == 1 and capacity_problem(2, 0, 2, two) is None
+    # Every I/O stage at its cap fits in what the actors leave, so none waits on another's CPUs.
+    for pool, actors in ((one, 1), (two, 2)):
+        assert pool.io_tasks >= 2
+        assert actors * pool.cpus + IO_STAGES * pool.io_tasks * IO_TASK_CPUS <= 2 - 0.01
+    assert actor_resources(64, 8, 8, 8, None, None).io_tasks > 100  # a GPU node's spare CPUs
 
 
 def test_gpu_actors_and_capacity_problems():
@@ -77,3 +85,12 @@ def test_gpu_actors_and_capacity_problems():
     assert "CPU" in capacity_problem(2, 0, 2, actor_resources(2, 0, 2, 2, 1.0, 0))
     half = actor_resources(8, 2, 4, 4, None, 0.5)
     assert capacity_problem(8, 2, 4, half) is None
+
+
+def test_ray_data_budgets_by_the_cluster_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("RAY_DATA_CLUSTER_AUTOSCALER", raising=False)
+    size_data_limits_by_cluster()
+    assert os.environ["RAY_DATA_CLUSTER_AUTOSCALER"] == "V2"
+    monkeypatch.setenv("RAY_DATA_CLUSTER_AUTOSCALER", "RATE_BASED")
+    size_data_limits_by_cluster()
+    assert os.environ["RAY_DATA_CLUSTER_AUTOSCALER"] == "RATE_BASED"
