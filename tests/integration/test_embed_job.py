@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -20,27 +21,39 @@ from tests.support.corpus import corpus_records, write_jsonl
 from tests.support.embedding import dataset, embed, stored, vectors_of, wait_until
 
 
+@contextmanager
+def pool_waits_for_all_actors():
+    """Ray Data hands out blocks only once every actor of a pool is up, inside this block.
+
+    Without it an actor whose imports finish seconds before another's (a busy machine) may
+    embed every block alone.
+    """
+    context = DataContext.get_current()
+    saved, context.wait_for_min_actors_s = context.wait_for_min_actors_s, 300
+    try:
+        yield
+    finally:
+        context.wait_for_min_actors_s = saved
+
+
+def four_files(folder, rows: int = 400) -> list:
+    """The corpus in four JSON-lines files: a pool hands out whole blocks, one file can be one."""
+    records = corpus_records(rows)
+    size = rows // 4
+    return [write_jsonl(folder / f"c{i}.jsonl", records[i * size:(i + 1) * size]) for i in range(4)]
+
+
 @pytest.fixture(scope="module")
 def untruncated_run(ray_cluster, tiny_bert, tmp_path_factory):
     """(summary, db) of one tiny BERT run of 400 rows on two actors, vectors not truncated.
 
-    The untruncated case of the dim test and the two-actor test both read it: each model load
+    The untruncated case of the dim test and the model-load test both read it: each model load
     of an actor costs seconds of imports, so one run serves both.
     """
     folder = tmp_path_factory.mktemp("untruncated")
     db = str(folder / "db")
-    # Four files: a pool hands out whole blocks, and one small file can arrive as one block,
-    # which the first actor ready embeds alone.
-    records = corpus_records(400)
-    sources = [write_jsonl(folder / f"c{i}.jsonl", records[i * 100:(i + 1) * 100]) for i in range(4)]
-    # The pool hands blocks out only once both actors are up: an actor whose imports finish
-    # seconds before the other's (a busy machine) would otherwise embed all four blocks alone.
-    context = DataContext.get_current()
-    saved, context.wait_for_min_actors_s = context.wait_for_min_actors_s, 300
-    try:
-        return embed(db, sources, model=tiny_bert, actors=2, batch_size=10), db
-    finally:
-        context.wait_for_min_actors_s = saved
+    with pool_waits_for_all_actors():
+        return embed(db, four_files(folder), model=tiny_bert, actors=2, batch_size=10), db
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +161,20 @@ def test_a_run_that_fails_midway_leaves_the_previous_version(ray_cluster, db, tm
     assert wait_until(lambda: ray_cluster.available_resources().get("CPU") == 4.0)
 
 
-def test_two_actors_each_load_the_model_once_and_share_the_work(untruncated_run):
-    summary, _ = untruncated_run  # 400 rows, two actors, batches of 10
-    assert summary.embedded == 400
+def test_each_actor_loads_the_model_once(untruncated_run):
+    summary, _ = untruncated_run  # 400 rows, two tiny BERT actors, batches of 10
+    assert summary.embedded == 400 == sum(summary.actors.values())
+    assert 1 <= len(summary.actors) <= 2, summary.actors
+    assert all(actor.endswith(":cpu:load1") for actor in summary.actors)
+
+
+def test_two_actors_each_load_the_model_once_and_share_the_work(ray_cluster, faults, tmp_path):
+    # Each actor's first call waits until the other actor has called too, so the pool must
+    # hand the idle actor a block while the first one is still busy: sharing, not a race.
+    with pool_waits_for_all_actors():
+        summary = embed(str(tmp_path / "db"), four_files(tmp_path), actors=2, batch_size=10,
+                        model="python:tests.support.fault_encoders:waits_for_a_peer")
+    assert summary.embedded == 400 == sum(summary.actors.values())
     assert len(summary.actors) == 2, summary.actors
     assert all(actor.endswith(":cpu:load1") for actor in summary.actors)
     assert all(rows > 0 for rows in summary.actors.values())

@@ -111,3 +111,30 @@ def sized_by_file(config, device):
     except FileNotFoundError:
         dim = 32
     return HashingEncoder(dim)
+
+
+class WaitsForAPeer(HashingEncoder):
+    """fake:16 vectors, but a call returns only once two actors have called (or 60 s pass).
+
+    Holding the first actor's block in flight until a second actor takes one makes the pool
+    hand a block to the idle actor, whatever the timing of the blocks on a busy machine.
+    """
+
+    def embed_with_lengths(self, texts):
+        import time
+
+        callers = os.path.join(os.environ["EMBEDFLEET_FAULT_DIR"], "callers")
+        with open(callers, "a") as f:
+            f.write(f"{os.getpid()}\n")  # one short O_APPEND write: lines never interleave
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with open(callers) as f:
+                if len(set(f.read().split())) >= 2:
+                    break
+            time.sleep(0.05)
+        return super().embed_with_lengths(texts)
+
+
+def waits_for_a_peer(config, device):
+    """Factory for WaitsForAPeer."""
+    return WaitsForAPeer(16)
