@@ -33,6 +33,9 @@ class ModelConfig:
     chunk: bool = False
     chunk_tokens: int | None = None  # None: as many as the window holds besides prefix and specials
     chunk_overlap: int | None = None  # None: a fifth of the chunk (actors/encoders/chunker.py)
+    # A carried column (a title, say) whose value heads every chunk as it is embedded: a chunk
+    # cut from the middle of a document still says what the document is about.
+    chunk_header: str | None = None
 
     def __post_init__(self) -> None:
         if self.keep_full and self.truncate_dim is None:
@@ -52,8 +55,12 @@ class ModelConfig:
 
     def _check_chunking(self) -> None:
         """Chunk settings that cannot work whatever the model (the window is checked later)."""
-        if not self.chunk and (self.chunk_tokens is not None or self.chunk_overlap is not None):
-            raise ConfigError("--chunk-tokens and --chunk-overlap need --chunk")
+        if not self.chunk and (self.chunk_tokens is not None or self.chunk_overlap is not None
+                               or self.chunk_header is not None):
+            raise ConfigError("--chunk-tokens, --chunk-overlap and --chunk-header need --chunk")
+        if self.chunk_header in ("id", "text"):
+            raise ConfigError(f"--chunk-header names a carried column (a title, say), not "
+                              f"{self.chunk_header!r}")
         if self.chunk_tokens is not None and self.chunk_tokens <= 0:
             raise ConfigError(f"--chunk-tokens must be positive, got {self.chunk_tokens}")
         if self.chunk_overlap is not None and self.chunk_overlap < 0:

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from actors.config import EncoderOptions
 from actors.encoders import Encoder, choose_device, load_encoder
 from actors.vectors import postprocess
+from storage.chunk_rows import model_input_column
 from storage.schema import CHUNK, vector_type
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class Embedder:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         todo = np.flatnonzero(pc.is_null(batch.column("_reject")).to_numpy(zero_copy_only=False))
-        texts = batch.column("text").take(pa.array(todo)).to_pylist()
+        # A headed chunk's model input is its header and text; the row keeps the text.
+        texts = batch.column(model_input_column(batch)).take(pa.array(todo)).to_pylist()
         prefix = self.config.doc_prefix
         vectors, lengths, failures = embed_isolating(self.encoder,
                                                      [prefix + t for t in texts])

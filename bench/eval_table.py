@@ -28,8 +28,9 @@ PUBLISHED = {"sts": 82.03, "ndcg": 64.51}
 def run_backend(backend: str, dims: list[int], sts_only: bool, first: bool = False) -> dict:
     """STS-B and SciFact scores for one backend at every dim.
 
-    The first backend's SciFact run also ranks by BM25 and hybrid, and a second run embeds the
-    corpus chunked (default chunking, documents scored by their best chunk) beside it.
+    The first backend's SciFact run also ranks by BM25 and hybrid, and two more runs embed the
+    corpus chunked (default chunking, documents scored by their best chunk) beside it: the
+    documents as they are, then their bodies with the title heading every chunk.
     """
     from jobs.eval.data import default_path, read_retrieval, read_sts
     from jobs.eval.run import evaluate_retrieval, evaluate_sts
@@ -42,8 +43,11 @@ def run_backend(backend: str, dims: list[int], sts_only: bool, first: bool = Fal
     scifact = None if sts_only else read_retrieval(default_path("scifact"))
     retrieval = [] if sts_only else evaluate_retrieval(scifact, settings, dims, [False, True],
                                                        modes=modes)
-    chunked = (evaluate_retrieval(scifact, {**settings, "chunk": True}, [None])
-               if first and not sts_only else [])
+    chunked = []
+    if first and not sts_only:
+        chunked += evaluate_retrieval(scifact, {**settings, "chunk": True}, [None])
+        chunked += [{**r, "chunk_header": "title"} for r in evaluate_retrieval(
+            scifact, {**settings, "chunk": True, "chunk_header": "title"}, [None])]
     return {"backend": backend, "sts": sts, "retrieval": retrieval, "chunked": chunked,
             "seconds": round(time.perf_counter() - start)}
 
@@ -128,7 +132,6 @@ def chunked_section(run: dict) -> list[str]:
     full = max(r["dim"] for r in run["retrieval"])
     truncated = next(r for r in run["retrieval"] if r["dim"] == full and not r["rerank"]
                      and r.get("mode", "dense") == "dense")
-    chunked = run["chunked"][0]
     report = truncated["embed"].get("truncation") or {}
     over = (f" {report['documents_over_window']:,} of {report['documents']:,} documents are longer "
             f"than the model's 256-token window; truncation drops "
@@ -144,8 +147,16 @@ def chunked_section(run: dict) -> list[str]:
             "| documents embedded | rows | SciFact nDCG@10 | recall@100 |", "|---|---:|---:|---:|",
             f"| truncated at the window | {truncated['embed']['embedded']:,} | "
             f"{_pct(truncated, 'ndcg@10')} | {_pct(truncated, 'recall@100')} |",
-            f"| chunked (`--chunk`), best chunk per document | {chunked['embed']['chunks']:,} | "
-            f"{_pct(chunked, 'ndcg@10')} | {_pct(chunked, 'recall@100')} |"] + reference_rows()
+            *[chunked_row(r) for r in run["chunked"]],
+            *[f"\n{r['note']}" for r in run["chunked"] if r.get("note")]] + reference_rows()
+
+
+def chunked_row(result: dict) -> str:
+    """One chunked run's row: the documents as they are, or title-headed chunks of their bodies."""
+    what = ("chunked, the title heading every chunk of the body (`--chunk --chunk-title`)"
+            if result.get("chunk_header") == "title" else "chunked (`--chunk`)")
+    return (f"| {what}, best chunk per document | {result['embed']['chunks']:,} | "
+            f"{_pct(result, 'ndcg@10')} | {_pct(result, 'recall@100')} |")
 
 
 def reference_rows() -> list[str]:

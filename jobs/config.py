@@ -165,7 +165,8 @@ def flat_settings(data: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-_CHUNKING_KEYS = {"tokens": "chunk_tokens", "overlap": "chunk_overlap", "max_chunks": "max_chunks"}
+_CHUNKING_KEYS = {"tokens": "chunk_tokens", "overlap": "chunk_overlap", "max_chunks": "max_chunks",
+                  "header": "chunk_header"}
 
 
 def _chunking_settings(value: Any) -> dict[str, Any]:

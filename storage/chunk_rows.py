@@ -9,6 +9,12 @@ from storage.schema import CHUNK, DOC_ID
 
 REJECT = "_reject"
 CHUNKS = "_chunks"  # internal column of a chunk row: how many chunks its document has
+EMBED_TEXT = "_embed_text"  # internal: what the model embeds of a chunk, when a header heads it
+
+
+def model_input_column(batch: pa.Table) -> str:
+    """The column whose values the model embeds: a headed chunk's header and text, else the text."""
+    return EMBED_TEXT if EMBED_TEXT in batch.column_names else "text"
 
 
 def whole_documents(batch: pa.Table) -> pa.Table:

@@ -48,6 +48,8 @@ VECTOR_FIELDS: tuple[VectorField, ...] = (
     VectorField("chunk"),
     VectorField("chunk_tokens"),
     VectorField("chunk_overlap"),
+    # The column that heads each chunk; its values are hashed with the text (jobs/embed/rows.py).
+    VectorField("chunk_header"),
 )
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from actors.config import EncoderOptions
 from actors.encoders.base import Encoder, register
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+WORD_PATTERN = re.compile(r"\w+", re.UNICODE)
 
 
 class HashingEncoder(Encoder):
@@ -46,7 +46,7 @@ class HashingEncoder(Encoder):
 
 def words_of(text: str) -> list[str]:
     """The 'tokens' of the fake encoder: lower-case words (the whole text when it has none)."""
-    return _WORD.findall(text.lower()) or [text]
+    return WORD_PATTERN.findall(text.lower()) or [text]
 
 
 def fake_dim(name: str) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 
 from actors.config import ModelConfig
 from actors.encoders.base import encoder_name
-from actors.encoders.fake import words_of
+from actors.encoders.fake import WORD_PATTERN, words_of
 from actors.encoders.models import resolve_model_source
 
 # Texts longer than this many characters per window token are counted on a head and scaled:
@@ -55,6 +55,10 @@ class TokenCounter:
         """A semantic-text-splitter TextSplitter counting this model's tokens."""
         raise NotImplementedError
 
+    def head(self, text: str, tokens: int) -> str:
+        """The text cut after its first `tokens` tokens (no special tokens counted)."""
+        raise NotImplementedError
+
 
 class WordCounter(TokenCounter):
     """The fake encoder's words: it has no window."""
@@ -67,6 +71,10 @@ class WordCounter(TokenCounter):
 
         return TextSplitter.from_callback(lambda text: len(words_of(text)), capacity,
                                           overlap=overlap, trim=True)
+
+    def head(self, text: str, tokens: int) -> str:
+        ends = [m.end() for m in WORD_PATTERN.finditer(text)]
+        return text if len(ends) <= tokens else text[:ends[tokens - 1]]
 
 
 class TokenizerCounter(TokenCounter):
@@ -97,6 +105,10 @@ class TokenizerCounter(TokenCounter):
 
         return TextSplitter.from_huggingface_tokenizer(self.tokenizer, capacity, overlap=overlap,
                                                        trim=True)
+
+    def head(self, text: str, tokens: int) -> str:
+        offsets = self.tokenizer.encode(text, add_special_tokens=False).offsets
+        return text if len(offsets) <= tokens else text[:offsets[tokens - 1][1]]
 
 
 def fast_tokenizer(source: str):

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from actors.config import BACKENDS, DEFAULT_MODEL, QUANTIZE_CHOICES
+from storage.errors import ConfigError
 
 # Published MTEB scores of all-MiniLM-L6-v2 (STSBenchmark test, SciFact test).
 PUBLISHED = {"sts": ("spearman", 82.03), "retrieval": ("ndcg@10", 64.51)}
@@ -34,6 +35,9 @@ def register(sub, default_db: str) -> None:
                            help="embed documents as chunks; a document scores by its best chunk")
     retrieval.add_argument("--chunk-tokens", type=int, help="model tokens per chunk (with --chunk)")
     retrieval.add_argument("--chunk-overlap", type=int, help="tokens neighbouring chunks share")
+    retrieval.add_argument("--chunk-title", action="store_true",
+                           help="with --chunk: the document's title heads every chunk "
+                                "(--chunk-header title; the title is not in the chunked text)")
     retrieval.add_argument("--max-docs", type=int, help="only the first N documents (and the "
                            "queries judged against them)")
     _common(retrieval)
@@ -57,9 +61,13 @@ def settings_of(args) -> dict:
     """Embed settings from the flags that were given."""
     names = ("model", "backend", "quantize", "batch_size", "max_batch_tokens", "actors", "ray_address")
     settings = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    if getattr(args, "chunk_title", False) and not args.chunk:
+        raise ConfigError("--chunk-title needs --chunk")
     if getattr(args, "chunk", False):  # retrieval only: --chunk and its sizes
         sizes = {"chunk_tokens": args.chunk_tokens, "chunk_overlap": args.chunk_overlap}
         settings.update(chunk=True, **{k: v for k, v in sizes.items() if v is not None})
+        if args.chunk_title:
+            settings["chunk_header"] = "title"
     return settings
 
 

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from actors.config import ModelConfig
-from jobs.embed.rows import REJECT, set_rejects
-from storage.chunk_rows import CHUNKS
+from jobs.embed.rows import REJECT, header_values, set_rejects
+from storage.chunk_rows import CHUNKS, EMBED_TEXT
 from storage.schema import CHUNK, DOC_ID, END, START
 
 
@@ -103,3 +103,16 @@ def chunk_documents(table: pa.Table, model: ModelConfig, max_chunks: int
             f"document has about {tokens[i]:,} tokens: more than --max-chunks {max_chunks} "
             f"chunks of {size} tokens hold" for i in np.flatnonzero(too_long)])
     return reject_long_documents(table, pieces, max_chunks, size), pieces
+
+
+def head_chunks(table: pa.Table, model: ModelConfig) -> pa.Table:
+    """Add what the model embeds of each chunk: the chunk headed by its --chunk-header value."""
+    from actors.encoders.chunker import chunker
+
+    cutter = chunker(model)
+    headers = header_values(table, model.chunk_header).to_pylist()
+    texts = table.column("text").to_pylist()
+    chunked = pc.is_valid(table.column(CHUNK)).to_numpy(zero_copy_only=False)
+    embedded = [cutter.headed(h, t) if k else t
+                for h, t, k in zip(headers, texts, chunked.tolist(), strict=True)]
+    return table.append_column(EMBED_TEXT, pa.array(embedded, pa.string()))

@@ -50,6 +50,9 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model tokens per chunk (default: all the window holds)")
     parser.add_argument("--chunk-overlap", type=int,
                         help="tokens shared by neighbouring chunks (default: a fifth of a chunk)")
+    parser.add_argument("--chunk-header", metavar="COLUMN",
+                        help="a carried column (a title, say) that heads every chunk as it is "
+                             "embedded, cut to 32 tokens; the stored chunk text stays the document's")
     parser.add_argument("--max-chunks", type=int,
                         help="reject a document that would give more chunks than this "
                              f"(default {DEFAULT_MAX_CHUNKS})")

@@ -21,6 +21,7 @@ from jobs.config import EmbedConfig
 from jobs.embed.capacity import IO_TASK_CPUS
 from jobs.embed.pool import encoder_options
 from jobs.embed.progress import ProgressReporter, format_seconds
+from storage.chunk_rows import model_input_column
 
 CALIBRATION_TEXTS = 256
 _REASON_KIND = re.compile(r"[A-Za-z][A-Za-z ,-]*[A-Za-z]")
@@ -90,7 +91,7 @@ def count_block(batch: pa.Table, model: ModelConfig) -> pa.Table:
 
     rejected = pc.is_valid(batch.column("_reject"))
     reasons = Counter(reason_kind(r) for r in batch.column("_reject").filter(rejected).to_pylist())
-    texts = batch.column("text").filter(pc.invert(rejected)).to_pylist()
+    texts = batch.column(model_input_column(batch)).filter(pc.invert(rejected)).to_pylist()
     counter = token_counter(model)
     tokens = over = -1  # unknown without the model
     if counter is not None:
@@ -114,8 +115,9 @@ class BlockCounter:
 
 
 def embeddable_only(batch: pa.Table) -> pa.Table:
-    """The rows of a prepared block that reach the model (id and text)."""
-    return batch.filter(pc.is_null(batch.column("_reject"))).select(["id", "text"])
+    """The rows of a prepared block that reach the model (id and what the model embeds)."""
+    good = batch.filter(pc.is_null(batch.column("_reject")))
+    return pa.table({"id": good.column("id"), "text": good.column(model_input_column(good))})
 
 
 def calibrate(options: EncoderOptions, texts: list[str]) -> dict:

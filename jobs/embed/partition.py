@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from actors.config import ModelConfig
 from jobs.embed.buckets import plan_bucket, split_by_bucket
-from jobs.embed.rows import REJECT, carried_schema, content_hashes, row_keys, validate_rows
+from jobs.embed.rows import REJECT, carried_schema, content_hashes, hashed_texts, row_keys, validate_rows
 from storage.run_stage import filesystem, read_parquet_folder, write_parquet_atomically
 from storage.schema import CHUNK, DOC_ID
 
@@ -57,7 +57,7 @@ def partition_keys(batch: pa.Table, plan_uri: str, buckets: int,
     columns = {"id": table.column("id").cast(pa.string()),
                "key": pa.array(row_keys(table), pa.int64()), "valid": valid}
     if fingerprint is not None:
-        columns["content_hash"] = content_hashes(table.column("text"), fingerprint)
+        columns["content_hash"] = content_hashes(hashed_texts(table, model), fingerprint)
     keys = pa.table(columns).filter(pc.is_valid(table.column("id")))
     write_buckets(keys, f"{plan_uri}/{KEYS}", buckets)
     truncation = truncation_counts(table.column("text").filter(valid).to_pylist(), model)

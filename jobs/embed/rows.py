@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from actors.config import ModelConfig
 from jobs.embed.parse import FILE, INTERNAL_COLUMNS, RAW, REJECT, ROW
 
 _ROW_BITS = 40  # a key is file_index << 40 | row: a trillion rows per file, 8M files
@@ -42,6 +43,23 @@ def content_hashes(texts: pa.ChunkedArray | pa.Array, fingerprint: str) -> pa.Ar
         h.update(text.encode("utf-8", "surrogatepass"))
         out.append(h.hexdigest())
     return pa.array(out, pa.string())
+
+
+def hashed_texts(table: pa.Table, model: ModelConfig | None) -> pa.ChunkedArray | pa.Array:
+    """What a row's content hash covers besides the settings: its text, and its chunk header's
+    value where chunks are headed (a changed title changes every chunk's vector)."""
+    if model is None or model.chunk_header is None:
+        return table.column("text")
+    text = table.column("text")
+    return pc.binary_join_element_wise(text, header_values(table, model.chunk_header).cast(text.type),
+                                       "\x1f")
+
+
+def header_values(table: pa.Table, column: str) -> pa.Array:
+    """A --chunk-header column as strings, "" where a row has none (or its block no column)."""
+    if column not in table.column_names:  # JSON lines whose records in this block lack the key
+        return pa.array([""] * table.num_rows, pa.string())
+    return pc.fill_null(table.column(column).cast(pa.string()), "").combine_chunks()
 
 
 def row_keys(table: pa.Table) -> np.ndarray:
@@ -143,6 +161,7 @@ def set_rejects(table: pa.Table, mask: np.ndarray, reasons: list[str] | np.ndarr
                             pa.array(current, pa.string()))
 
 
-__all__ = ["FILE", "ROW", "REJECT", "RAW", "validate_rows", "content_hashes", "row_keys",
+__all__ = ["FILE", "ROW", "REJECT", "RAW", "validate_rows", "content_hashes", "hashed_texts",
+           "header_values", "row_keys",
            "split_key", "carried_schema", "unify_schemas", "cast_carried", "fill_raw_records",
            "set_rejects"]

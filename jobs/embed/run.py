@@ -83,7 +83,8 @@ def open_run(config: EmbedConfig, progress: ProgressReporter) -> OpenRun:
     started = datetime.now(UTC)
     run_id = config.run_id or f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     sources = resolve_sources(config.source.paths, config.source.format)
-    check_sources(sources, config.source.id_column, config.source.text_column, config.model.chunk)
+    check_sources(sources, config.source.id_column, config.source.text_column, config.model.chunk,
+                  config.model.chunk_header)
     if config.model.chunk:
         chunk_sizes(config.model)  # a chunk size the window cannot hold fails here, not in a task
     mode, read_version, existing = check_mode(config)

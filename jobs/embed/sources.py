@@ -133,7 +133,7 @@ def _head_columns(source: SourceFile) -> list[str] | None:
 
 
 def check_source(source: SourceFile, id_column: str, text_column: str,
-                 chunked: bool = False) -> None:
+                 chunked: bool = False, header: str | None = None) -> None:
     """Raise a SourceError naming the file and column if this file cannot feed the run."""
     try:
         columns = _head_columns(source)
@@ -149,6 +149,9 @@ def check_source(source: SourceFile, id_column: str, text_column: str,
             raise SourceError(
                 f"{source.path}: no column '{column}' (found: {', '.join(columns) or 'none'}); "
                 f"set --{'id' if column == id_column else 'text'}-column")
+    if header is not None and header not in columns:
+        raise SourceError(f"{source.path}: no column '{header}' for --chunk-header "
+                          f"(found: {', '.join(columns) or 'none'})")
     for column in columns:
         if column in (id_column, text_column):
             continue
@@ -178,7 +181,7 @@ def _check_parquet_types(source: SourceFile, id_column: str, text_column: str) -
 
 
 def check_sources(sources: list[SourceFile], id_column: str, text_column: str,
-                  chunked: bool = False) -> None:
+                  chunked: bool = False, header: str | None = None) -> None:
     """Check every file; the first problem stops the run before any model loads."""
     for source in sources:
-        check_source(source, id_column, text_column, chunked)
+        check_source(source, id_column, text_column, chunked, header)

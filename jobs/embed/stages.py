@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 
 from actors.config import ModelConfig
 from jobs.embed.buckets import DECISIONS_SCHEMA, DUPLICATE, UNCHANGED
-from jobs.embed.chunks import CHUNKS, chunk_documents, expand_chunks
+from jobs.embed.chunks import CHUNKS, EMBED_TEXT, chunk_documents, expand_chunks, head_chunks
 from jobs.embed.plan import RowPlan
 from jobs.embed.rows import (
     FILE,
@@ -18,6 +18,7 @@ from jobs.embed.rows import (
     cast_carried,
     content_hashes,
     fill_raw_records,
+    hashed_texts,
     row_keys,
     set_rejects,
     validate_rows,
@@ -41,13 +42,17 @@ def prepare_rows(batch: pa.Table, plan: RowPlan, fingerprint: str,
         table, pieces = chunk_documents(table, chunking, max_chunks)
     table = fill_raw_records(table)  # before casting, so a reject keeps the source's values
     table = cast_carried(table, plan.carried)
-    table = table.append_column("content_hash", content_hashes(table.column("text"), fingerprint))
+    table = table.append_column("content_hash", content_hashes(hashed_texts(table, chunking),
+                                                               fingerprint))
     if pieces is None:
         return table.select(["id", "text", *plan.carried.names, "content_hash", FILE, ROW, REJECT,
                              RAW])
-    return expand_chunks(table, pieces).select(
-        ["id", *CHUNK_COLUMNS, "text", *plan.carried.names, "content_hash", CHUNKS, FILE, ROW,
-         REJECT, RAW])
+    chunks = expand_chunks(table, pieces)
+    headed = [EMBED_TEXT] if chunking.chunk_header is not None else []
+    if headed:
+        chunks = head_chunks(chunks, chunking)
+    return chunks.select(["id", *CHUNK_COLUMNS, "text", *plan.carried.names, "content_hash", CHUNKS,
+                          *headed, FILE, ROW, REJECT, RAW])
 
 
 def read_decisions(decisions_uri: str, keys: np.ndarray) -> pa.Table:

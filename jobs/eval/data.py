@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,13 @@ class RetrievalSet:
     doc_texts: list[str]
     queries: dict[str, str]  # only the queries that have judgments
     qrels: dict[str, dict[str, int]]
+    doc_titles: list[str] = field(default_factory=list)  # BEIR's title field ("" for none)
+
+    def titled_records(self) -> list[dict[str, str]]:
+        """(id, title, body) records: each document's text without the title it starts with."""
+        titles = self.doc_titles or [""] * len(self.doc_ids)
+        return [{"id": i, "title": t, "text": x[len(t):].strip() if t and x.startswith(t) else x}
+                for i, t, x in zip(self.doc_ids, titles, self.doc_texts, strict=True)]
 
 
 def default_path(*parts: str) -> Path:
@@ -64,7 +71,7 @@ def read_retrieval(folder: str | Path, split: str = "test", max_docs: int | None
     first documents and only the queries judged against them are kept, with those judgments.
     """
     folder = Path(folder)
-    ids, texts = [], []
+    ids, texts, titles = [], [], []
     with open(folder / "corpus.jsonl", encoding="utf-8") as f:
         for line in f:
             if not line.strip():
@@ -72,6 +79,7 @@ def read_retrieval(folder: str | Path, split: str = "test", max_docs: int | None
             doc = json.loads(line)
             ids.append(str(doc["_id"]))
             texts.append((doc.get("title", "") + " " + doc.get("text", "")).strip())
+            titles.append(doc.get("title", "").strip())
             if max_docs is not None and len(ids) >= max_docs:
                 break
     qrels = read_qrels(folder / "qrels" / f"{split}.tsv")
@@ -89,7 +97,7 @@ def read_retrieval(folder: str | Path, split: str = "test", max_docs: int | None
     missing = set(qrels) - set(queries)
     if missing:
         raise ValueError(f"{len(missing)} judged queries have no text, e.g. {sorted(missing)[0]!r}")
-    return RetrievalSet(ids, texts, queries, qrels)
+    return RetrievalSet(ids, texts, queries, qrels, titles)
 
 
 def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:

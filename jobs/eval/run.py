@@ -26,15 +26,17 @@ MODES = ("dense", "bm25", "hybrid")
 
 
 def embed_records(ids: list[str], texts: list[str], workdir: Path, table: str,
-                  settings: dict) -> tuple[str, dict]:
-    """Run the embed job on (id, text) rows into a fresh table; return the db folder and summary."""
+                  settings: dict, records: list[dict] | None = None) -> tuple[str, dict]:
+    """Run the embed job on (id, text) rows, or on `records` as they are, into a fresh table;
+    return the db folder and summary."""
     from jobs.config import build_config
     from jobs.embed.run import run_embed
 
     source = workdir / f"{table}.jsonl"
+    records = records or [{"id": i, "text": t} for i, t in zip(ids, texts, strict=True)]
     with open(source, "w", encoding="utf-8") as f:
-        for doc_id, text in zip(ids, texts, strict=True):
-            f.write(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n")
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
     db = str(workdir / "db")
     summary = run_embed(build_config({**settings, "table": table, "db": db, "paths": [str(source)],
                                       "mode": "create"}))
@@ -184,7 +186,9 @@ def evaluate_retrieval(data: RetrievalSet, settings: dict, dims: list[int | None
     run = run_settings(settings, dims, any(rerank))
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         started = time.perf_counter()
-        db, summary = embed_records(data.doc_ids, data.doc_texts, Path(tmp), "corpus", run)
+        # A title-headed chunked run embeds each body's chunks under the document's title.
+        records = data.titled_records() if run.get("chunk_header") == "title" else None
+        db, summary = embed_records(data.doc_ids, data.doc_texts, Path(tmp), "corpus", run, records)
         results = []
         for dim in dims:
             table = "corpus"

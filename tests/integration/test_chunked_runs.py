@@ -7,6 +7,7 @@ import logging
 import shutil
 from collections import defaultdict
 
+import numpy as np
 import pytest
 
 from jobs.errors import RunError
@@ -144,3 +145,43 @@ def test_a_dry_run_counts_the_chunks_the_run_then_writes(first_run, tmp_path):
                                    "paths": [str(source)], **CHUNKING}))
     assert (report.read, report.to_embed, report.chunks) == (13, 11, summary.chunks)
     assert report.rejected == 3  # empty, over --max-chunks, the duplicate
+
+
+def test_a_chunk_header_heads_every_chunk_as_embedded_and_its_change_reembeds(ray_cluster, db,
+                                                                              tmp_path):
+    from actors.encoders.fake import HashingEncoder
+    from jobs.config import build_config
+    from jobs.embed.dry_run import dry_run
+    from jobs.embed.sources import SourceError
+    from tests.support.embedding import stored, vectors_of
+
+    docs = [{"id": f"d{i}", "title": f"Title {i} about {SENTENCES[i][:-1].lower()}",
+             "text": long_text(i, 3)} for i in range(4)]
+    docs[3]["title"] = None  # no header: the chunk alone is embedded
+    source = write_jsonl(tmp_path / "c.jsonl", docs)
+    headed = {**CHUNKING, "chunk_header": "title"}
+    dry = dry_run(build_config({"table": "docs", "db": db, "paths": [str(source)], **headed}))
+    first = embed(db, source, **headed)
+    assert (first.read, first.embedded, first.rejected) == (4, 4, 0)
+    assert (dry.chunks, dry.tokens) == (first.chunks, first.tokens)  # headers counted as embedded
+    data = stored(db)
+    encoder = HashingEncoder(16)
+    titles = {d["id"]: d["title"] for d in docs}
+    expected = encoder.embed([f"{titles[d]}\n{t}" if titles[d] else t for d, t in
+                              zip(data.column("doc_id").to_pylist(), data.column("text").to_pylist(),
+                                  strict=True)])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert abs(vectors_of(data) - expected).max() < 1e-6  # the header went into every vector
+    texts = {d["id"]: d["text"] for d in docs}
+    for row in data.to_pylist():  # the stored chunk is the document's own text, no header
+        assert texts[row["doc_id"]][row["start"]:row["end"]] == row["text"]
+
+    docs[1]["title"] = "Another title"  # the text is unchanged: the header alone changed
+    write_jsonl(source, docs)
+    again = embed(db, source, mode="incremental", **headed)
+    assert (again.embedded, again.skipped_unchanged) == (1, 3)
+    with pytest.raises(RunError, match="made differently.*chunk_header"):
+        embed(db, source, mode="incremental", **CHUNKING)  # without the header: other vectors
+    write_jsonl(tmp_path / "untitled.jsonl", [{"id": "x", "text": "no title here"}])
+    with pytest.raises(SourceError, match=r"untitled\.jsonl: no column 'title' for --chunk-header"):
+        embed(db, tmp_path / "untitled.jsonl", mode="incremental", **headed)

@@ -8,12 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.config import ModelConfig
-from actors.encoders.chunker import Chunker, chunk_sizes, chunker
+from actors.encoders.chunker import HEADER_SEPARATOR, HEADER_TOKENS, Chunker, chunk_sizes, chunker
 from actors.encoders.tokens import token_counter
 from jobs.config import build_config
 from jobs.embed.chunks import CHUNKS, chunk_documents, chunk_id, expand_chunks
 from jobs.embed.plan import Truncation
-from jobs.embed.rows import RAW, REJECT
+from jobs.embed.rows import RAW, REJECT, content_hashes, hashed_texts
 from jobs.embed.summary import truncation_line
 from storage.chunk_rows import documents_in, first_row_per_document, record_rows, whole_documents
 from storage.errors import ConfigError
@@ -23,8 +23,10 @@ WORDS = ["the", "protein", "binds", "receptor", "cells", "naïve", "T-cell", "IL
 SENTENCE = st.tuples(st.lists(st.sampled_from(WORDS), min_size=1, max_size=30),
                      st.sampled_from([".", "!", "?", ";", ""])).map(
     lambda t: " ".join(t[0]).capitalize() + t[1])
+# Whitespace alone (a lone no-break space) is no document: the plan rejects it as "empty text"
+# before any chunker sees it.
 TEXT = st.lists(st.lists(SENTENCE, min_size=1, max_size=8).map(" ".join),
-                min_size=1, max_size=6).map("\n\n".join)
+                min_size=1, max_size=6).map("\n\n".join).filter(str.strip)
 
 
 @given(text=TEXT, prefix=st.sampled_from(["", "passage: ", "search_document: "]),
@@ -93,6 +95,45 @@ def test_spec_chunking_section_maps_to_the_flags():
     with pytest.raises(ConfigError, match="chunking.size"):
         build_config({"table": "t", "paths": ["x"], "chunking": {"size": 3}})
     assert config.to_dict()["max_chunks"] == 9  # what submit ships
+    headed = build_config({"table": "t", "paths": ["x"], "chunking": {"header": "title"}})
+    assert (headed.model.chunk, headed.model.chunk_header) == (True, "title")
+
+
+def test_a_header_heads_each_chunk_and_both_fit_the_window():
+    model = ModelConfig(chunk=True, chunk_header="title", doc_prefix="passage: ")
+    plain = chunk_sizes(ModelConfig(chunk=True, doc_prefix="passage: "))
+    assert chunk_sizes(model).tokens == plain.tokens - HEADER_TOKENS - 1
+    cutter, counter = chunker(model), token_counter(model)
+    title = " ".join(["Randomized trial of interleukin-2 in naïve T-cell lymphoma"] * 12)
+    text = " ".join(["The receptor binds the protein in patients were randomized."] * 80)
+    for start, end, chunk in cutter.chunks(text):
+        headed = cutter.headed(title, chunk)
+        header, body = headed.split(HEADER_SEPARATOR, 1)
+        assert body == chunk == text[start:end] and title.startswith(header)
+        assert counter.full_counts([header])[0] - counter.specials == HEADER_TOKENS
+        assert counter.full_counts(["passage: " + headed])[0] <= plain.window
+    assert cutter.headed("Short title", "a chunk") == "Short title\na chunk"
+    assert cutter.headed(None, "a chunk") == cutter.headed("  ", "a chunk") == "a chunk"
+    assert cutter.headed("two\nlines", "a chunk") == "two lines\na chunk"
+
+
+def test_a_header_needs_chunking_and_a_carried_column():
+    with pytest.raises(ConfigError, match="--chunk-header need --chunk"):
+        ModelConfig(chunk_header="title")
+    with pytest.raises(ConfigError, match="not 'text'"):
+        ModelConfig(chunk=True, chunk_header="text")
+
+
+def test_a_headers_value_is_part_of_the_content_hash():
+    table = pa.table({"text": ["same text", "same text", "same text", None],
+                      "title": ["one", "two", None, "x"]})
+    model = ModelConfig(model="fake:8", chunk=True, chunk_header="title")
+    hashes = content_hashes(hashed_texts(table, model), "fp").to_pylist()
+    assert len(set(hashes[:3])) == 3 and hashes[3] is None
+    plain = content_hashes(hashed_texts(table, ModelConfig(model="fake:8", chunk=True)), "fp")
+    assert len(set(plain.to_pylist()[:3])) == 1
+    no_column = hashed_texts(table.drop_columns(["title"]), model)  # a block whose rows lack it
+    assert content_hashes(no_column, "fp").to_pylist()[0] == hashes[2]
 
 
 def _docs(texts, rejects=None):
