@@ -3,10 +3,13 @@
 Each document (title + " " + text) is cut into windows of 254 tokens every 200 tokens; the
 windows' token ids go to the model as they are ([CLS] ids [SEP]). Scored like `eval retrieval`
 (nDCG@10, recall@100): the first window alone (= truncation), the best window per document
-(MaxP), and the normalized mean of a document's windows. Compare with
-`embedfleet eval retrieval --chunk` (the pipeline's own chunks, docs/EVAL.md).
+(MaxP), and the normalized mean of a document's windows. Then the body alone in windows that
+each carry the title, as DPR embeds passages ([CLS] title [SEP] window [SEP], the title cut to
+48 tokens and the window that much shorter), scored by the best window. Compare with
+`embedfleet eval retrieval --chunk` and `--chunk --chunk-title` (the pipeline's own chunks,
+docs/EVAL.md).
 
-    python bench/chunking_reference.py      # about 8 minutes of CPU on 2 cores
+    python bench/chunking_reference.py      # about 15 minutes of CPU on 2 cores
 
 It writes docs/bench/chunking_reference.json, which `make eval` puts beside the pipeline's rows.
 """
@@ -25,6 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine import BENCH_DIR, load_note, machine_name  # noqa: E402
 
 WINDOW, STRIDE = 254, 200
+TITLE_TOKENS = 48
+
+
+def starts_of(length: int, size: int, stride: int) -> list[int]:
+    """Window starts every `stride` tokens until a window reaches the end."""
+    starts = [0]
+    while starts[-1] + size < length:
+        starts.append(starts[-1] + stride)
+    return starts
 
 
 def windows_of(tokenizer, texts: list[str]) -> tuple[list[list[int]], np.ndarray]:
@@ -32,14 +44,33 @@ def windows_of(tokenizer, texts: list[str]) -> tuple[list[list[int]], np.ndarray
     windows, owner = [], []
     for doc, text in enumerate(texts):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        starts = [0]
-        while starts[-1] + WINDOW < len(ids):
-            starts.append(starts[-1] + STRIDE)
-        for start in starts:
+        for start in starts_of(len(ids), WINDOW, STRIDE):
             windows.append([tokenizer.cls_token_id, *ids[start:start + WINDOW],
                             tokenizer.sep_token_id])
             owner.append(doc)
     return windows, np.asarray(owner)
+
+
+def titled_windows_of(tokenizer, records: list[dict]) -> tuple[list[list[int]], np.ndarray]:
+    """Each body's windows, every one headed by its title: [CLS] title [SEP] window [SEP]."""
+    windows, owner = [], []
+    for doc, record in enumerate(records):
+        title = tokenizer(record["title"], add_special_tokens=False)["input_ids"][:TITLE_TOKENS]
+        body = tokenizer(record["text"], add_special_tokens=False)["input_ids"]
+        head = [*title, tokenizer.sep_token_id] if title else []
+        size = WINDOW - len(head)
+        for start in starts_of(len(body), size, size * STRIDE // WINDOW):
+            windows.append([tokenizer.cls_token_id, *head, *body[start:start + size],
+                            tokenizer.sep_token_id])
+            owner.append(doc)
+    return windows, np.asarray(owner)
+
+
+def best_of(scores: np.ndarray, owner: np.ndarray, docs: int) -> np.ndarray:
+    """Queries x documents: each document's best window score."""
+    best = np.full((scores.shape[0], docs), -np.inf, dtype=np.float32)
+    np.maximum.at(best.T, owner, scores.T)
+    return best
 
 
 def embed_ids(model, windows: list[list[int]], batch: int = 32) -> np.ndarray:
@@ -88,8 +119,7 @@ def main() -> None:
     queries = model.encode([data.queries[q] for q in query_ids], normalize_embeddings=True)
     scores = queries @ vectors.T
     docs = len(data.doc_ids)
-    best = np.full((len(query_ids), docs), -np.inf, dtype=np.float32)
-    np.maximum.at(best.T, owner, scores.T)
+    best = best_of(scores, owner, docs)
     first = np.array([np.flatnonzero(owner == d)[0] for d in range(docs)])
     mean = np.zeros((docs, vectors.shape[1]))
     np.add.at(mean, owner, vectors)
@@ -102,6 +132,11 @@ def main() -> None:
               "best window (MaxP)": score_retrieval(ranked(best, data.doc_ids, query_ids), data.qrels),
               "mean of windows": score_retrieval(
                   ranked(queries @ mean.T, data.doc_ids, query_ids), data.qrels)}
+    titled, titled_owner = titled_windows_of(model.tokenizer, data.titled_records())
+    titled_best = best_of(queries @ embed_ids(model, titled).T, titled_owner, docs)
+    result["titled windows"] = len(titled)
+    result["best title-headed window (MaxP)"] = score_retrieval(
+        ranked(titled_best, data.doc_ids, query_ids), data.qrels)
     (BENCH_DIR / "chunking_reference.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 

@@ -87,6 +87,9 @@ def test_a_killed_run_resumes_embedding_only_what_it_had_not_written(
     capsys.readouterr()
     assert embed_command(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    with capsys.disabled():  # the figures, for `pytest -s`
+        print(f"\nresumed run of {ROWS:,} rows: embedded {summary['embedded']:,}, resumed "
+              f"{summary['resumed']:,} from {summary['resumed_from']}")
     assert summary["embedded"] <= 0.6 * ROWS and summary["resumed"] >= ROWS // 2
     assert summary["embedded"] + summary["resumed"] == summary["read"] == ROWS
     assert summary["resumed_from"] and summary["version"] == 1
