@@ -1,8 +1,8 @@
 """Real SciFact documents through the job with the real model: UMAP maps keep their
 neighbourhoods, and Matryoshka two-stage search recovers what truncation lost.
 
-One run embeds a seeded sample of 1,000 documents for both: vectors truncated to 64 dims, the
-full 384-dim ones kept beside them.
+One run embeds a seeded sample of 1,000 documents (their first 128 tokens) for both: vectors
+truncated to 64 dims, the full 384-dim ones kept beside them.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ def scifact(ray_cluster, tmp_path_factory):
     corpus.write_text("".join(json.dumps({"id": data.doc_ids[i], "text": data.doc_texts[i]}) + "\n"
                               for i in picked))
     db = str(folder / "db")
-    # 2 threads on 2 cores: the session's 4 logical CPUs would oversubscribe
-    embed(db, corpus, table="sci", truncate_dim=64, keep_full=True, mode="create", cpus_per_actor=2)
+    # 2 threads on 2 cores: the session's 4 logical CPUs would oversubscribe. A 128-token window
+    # halves the model time (61 -> 38 s); what is checked does not depend on it (measured at 256
+    # and 128: trustworthiness 0.919 and 0.915, rerank recall 0.380 -> 0.712 and 0.377 -> 0.695).
+    embed(db, corpus, table="sci", truncate_dim=64, keep_full=True, mode="create", cpus_per_actor=2,
+          max_seq_length=128)
     return data, db
 
 
