@@ -149,6 +149,9 @@ def check_source(source: SourceFile, id_column: str, text_column: str,
             raise SourceError(
                 f"{source.path}: no column '{column}' (found: {', '.join(columns) or 'none'}); "
                 f"set --{'id' if column == id_column else 'text'}-column")
+    if header in (id_column, text_column):
+        raise SourceError(f"--chunk-header {header!r} is the id or text column of {source.path}; "
+                          "name a carried column (a title, say)")
     if header is not None and header not in columns:
         raise SourceError(f"{source.path}: no column '{header}' for --chunk-header "
                           f"(found: {', '.join(columns) or 'none'})")
