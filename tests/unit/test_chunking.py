@@ -30,16 +30,20 @@ TEXT = st.lists(st.lists(SENTENCE, min_size=1, max_size=8).map(" ".join),
 
 
 @given(text=TEXT, prefix=st.sampled_from(["", "passage: ", "search_document: "]),
-       tokens=st.integers(8, 254), overlap_share=st.sampled_from([0.0, 0.1, 0.25, 0.5]))
+       tokens=st.integers(8, 254), overlap_share=st.sampled_from([0.0, 0.1, 0.25, 0.5]),
+       header=st.one_of(st.none(), SENTENCE, TEXT))
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_no_chunk_is_longer_than_the_window_in_model_tokens(text, prefix, tokens, overlap_share):
-    model = ModelConfig(chunk=True, doc_prefix=prefix)
+def test_no_chunk_is_longer_than_the_window_in_model_tokens(text, prefix, tokens, overlap_share,
+                                                             header):
+    column = None if header is None else "title"
+    model = ModelConfig(chunk=True, doc_prefix=prefix, chunk_header=column)
     budget = chunk_sizes(model).tokens
     size = min(tokens, budget)
     model = ModelConfig(chunk=True, doc_prefix=prefix, chunk_tokens=size,
-                        chunk_overlap=int(size * overlap_share))
+                        chunk_overlap=int(size * overlap_share), chunk_header=column)
     counter = token_counter(model)
-    pieces = chunker(model).chunks(text)
+    cutter = chunker(model)
+    pieces = cutter.chunks(text)
     assert pieces, "a non-empty text gives at least one chunk"
     for start, end, piece in pieces:
         assert text[start:end] == piece  # offsets slice the document to exactly the chunk
@@ -47,6 +51,8 @@ def test_no_chunk_is_longer_than_the_window_in_model_tokens(text, prefix, tokens
         # What the model sees: prefix + chunk with its special tokens, cut at nothing.
         assert counter.full_counts([prefix + piece])[0] <= counter.window
         assert counter.full_counts([piece])[0] - counter.specials <= size
+        # With --chunk-header: prefix + header + chunk, as the model sees it, fits too.
+        assert counter.full_counts([prefix + cutter.headed(header, piece)])[0] <= counter.window
 
 
 def test_one_short_sentence_is_one_chunk():
