@@ -23,8 +23,15 @@ if os.environ.get("CI"):
 os.environ.setdefault("LANCE_LOG", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-if "EMBEDFLEET_FAULT_DIR" not in os.environ:
-    # Set before any Ray worker starts, so the fault-injection encoders of every cluster see it.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1"... under `pytest -n N`
+if XDIST_WORKER:
+    # Two workers share the cores, and so do their models' OpenMP threads: spinning while they
+    # wait, two 2-thread encodes at once each ran 1.45x slower than alone twice over; yielding
+    # (passive), 1.0x. Set before torch loads; the worker's Ray cluster and subprocesses inherit it.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "EMBEDFLEET_FAULT_DIR" not in os.environ or XDIST_WORKER:
+    # Set before any Ray worker starts, so the fault-injection encoders of every cluster see it;
+    # a parallel worker has its own cluster and its own folder.
     os.environ["EMBEDFLEET_FAULT_DIR"] = tempfile.mkdtemp(prefix="embedfleet-faults-")
     atexit.register(shutil.rmtree, os.environ["EMBEDFLEET_FAULT_DIR"], True)
 
@@ -34,12 +41,15 @@ HEAVY_FIXTURES = {"ray_cluster", "tiny_bert", "minilm", "fake_sample_db", "minil
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Mark Ray and model tests `heavy`; move the tests that restart Ray to the very end."""
+    """Mark Ray and model tests `heavy`; order the tests that restart Ray (see below)."""
     for item in items:
         if HEAVY_FIXTURES & set(item.fixturenames) or "integration" in item.path.parts:
             item.add_marker(pytest.mark.heavy)
-    # They shut the session cluster down for one of their own: after them, no test finds it.
-    items.sort(key=lambda item: item.get_closest_marker("restarts_ray") is not None)
+    # They stop the session cluster for one of their own and start it again afterwards. In one
+    # process they go last, which spares that restart; in parallel workers they go first: the
+    # longest file, it would otherwise be handed out last and run alone at the end.
+    restarts_last = not XDIST_WORKER
+    items.sort(key=lambda item: (item.get_closest_marker("restarts_ray") is not None) == restarts_last)
 
 
 @pytest.fixture(scope="session")
@@ -47,9 +57,9 @@ def ray_cluster():
     """A real local Ray cluster shared by the session (4 logical CPUs on any machine)."""
     import ray
 
-    from jobs.ray_connect import connect_ray
+    from tests.support.ray_session import start_session_ray
 
-    connect_ray(num_cpus=4, include_dashboard=False)
+    start_session_ray()
     yield ray
     ray.shutdown()
 

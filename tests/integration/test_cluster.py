@@ -1,9 +1,9 @@
 """A three-node cluster (a CPU head, two workers with 2 logical GPUs each): placement and faults.
 
 One `ray.cluster_utils.Cluster` serves the whole module; the session's local cluster is shut
-down for it, so the module is marked `restarts_ray` and runs after every other test. Faults come
-from tests/support/fault_encoders.py SlowRecording: each call sleeps, and each load and call
-leaves a trace to time a fault by.
+down for it and started again after it, so the module is marked `restarts_ray` (tests/conftest.py
+orders it). Faults come from tests/support/fault_encoders.py SlowRecording: each call sleeps,
+and each load and call leaves a trace to time a fault by.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from storage.db import table_uri
 from tests.support.corpus import REPO, corpus_records, write_jsonl
 from tests.support.embedding import embed, wait_until
 from tests.support.fault_control import FaultControl
+from tests.support.ray_session import start_session_ray
 
 pytestmark = pytest.mark.restarts_ray
 WORKER = {"num_cpus": 2, "num_gpus": 2}
@@ -50,7 +51,8 @@ def cluster():
     import ray
     from ray.cluster_utils import Cluster
 
-    ray.shutdown()  # the session's cluster: no test runs after this module to need it again
+    session_was_up = ray.is_initialized()
+    ray.shutdown()  # the session's cluster: started again below for the tests after this module
     keep_workers_warm(2)  # its nodes are started here, as a local cluster's would be
     saved = ADDRESS_FILE.read_text() if ADDRESS_FILE.exists() else None
     nodes = Cluster(initialize_head=True, head_node_args={
@@ -69,6 +71,8 @@ def cluster():
         saved = ADDRESS_FILE.read_text() if ADDRESS_FILE.exists() else None
         nodes.shutdown()
         _restore(saved)
+        if session_was_up:
+            start_session_ray()
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from actors.config import EncoderOptions, ModelConfig
-from actors.embedder import Embedder
+from actors.embedder import Embedder, usable_threads
 from actors.encoders import load_encoder
 from jobs.config import build_config
 from jobs.embed.capacity import actor_resources
@@ -48,9 +50,17 @@ def test_threads_planned_for_an_actor_reach_its_onnx_session(ray_cluster, tiny_b
         num_cpus=resources.cpus, runtime_env={"env_vars": {"EMBEDFLEET_CACHE": str(cache)}}
     ).remote(encoder_options(config, resources))
     try:
-        threads = ray_cluster.get(actor.__ray_call__.remote(
-            lambda embedder: embedder.encoder.session.get_session_options().intra_op_num_threads),
-            timeout=300)
+        threads, cores = ray_cluster.get(actor.__ray_call__.remote(
+            lambda embedder: (embedder.encoder.session.get_session_options().intra_op_num_threads,
+                              len(os.sched_getaffinity(0)))), timeout=300)
     finally:
         ray_cluster.kill(actor)
-    assert threads == 2
+    # Planned 2; an actor pinned to one core (as under a parallel test run) runs 1.
+    assert threads == min(2, cores)
+
+
+def test_an_actor_never_runs_more_threads_than_the_cores_it_may_use():
+    cores = len(os.sched_getaffinity(0))
+    assert usable_threads(None) is None  # the library's default, which already counts cores
+    assert usable_threads(1) == 1
+    assert usable_threads(cores + 3) == cores
