@@ -50,6 +50,11 @@ def pytest_collection_modifyitems(config, items):
     # longest file, it would otherwise be handed out last and run alone at the end.
     restarts_last = not XDIST_WORKER
     items.sort(key=lambda item: (item.get_closest_marker("restarts_ray") is not None) == restarts_last)
+    if XDIST_WORKER:
+        # Files are handed out in this order: the long ones (a `slow` test) first, so the short
+        # ones fill the end and neither worker is left running a long file alone.
+        long_files = {item.path for item in items if item.get_closest_marker("slow")}
+        items.sort(key=lambda item: item.path not in long_files)
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ from tests.support.embedding import embed, wait_until
 from tests.support.fault_control import FaultControl
 from tests.support.ray_session import start_session_ray
 
-pytestmark = pytest.mark.restarts_ray
+pytestmark = [pytest.mark.restarts_ray, pytest.mark.slow]
 WORKER = {"num_cpus": 2, "num_gpus": 2}
 SLOW = {"model": FaultControl.model, "batch_size": 20}  # SlowRecording, 15 batches of 300 rows
 ADDRESS_FILE = Path(get_ray_address_file(None))  # /tmp/ray/ray_current_cluster

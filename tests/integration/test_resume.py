@@ -22,7 +22,7 @@ from tests.support.embedding import dataset, embed, vectors_of, wait_until
 from tests.support.fault_control import FaultControl
 
 ROWS = 20_000
-pytestmark = pytest.mark.heavy
+pytestmark = [pytest.mark.heavy, pytest.mark.slow]  # 20,000 rows, twice over
 
 
 def command(source, db: str, address: str, *extra: str) -> list[str]:

@@ -9,6 +9,7 @@ import time
 import urllib.request
 
 import psutil
+import pytest
 
 from tests.support.corpus import REPO
 from tests.support.embedding import copy_db
@@ -49,6 +50,7 @@ def test_a_network_host_without_a_token_is_refused_with_the_way_out():
     assert "Traceback" not in done.stderr and not listening_addresses(port)
 
 
+@pytest.mark.slow  # a Ray cluster of its own
 def test_the_haproxy_ingress_answers_on_loopback_and_sigterm_stops_haproxy_too(
         minilm_sample_db, tmp_path):
     # Its own local Ray (address 'local'): Serve reads the HAProxy settings when its processes start.

@@ -95,6 +95,7 @@ def submit(address, env, cwd, *args):
                           capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
 
 
+@pytest.mark.slow  # a Ray head of its own, two jobs
 def test_submit_runs_the_spec_as_a_ray_job_and_exits_with_its_status(ray_head, tmp_path):
     address, env = ray_head
     write_jsonl(tmp_path / "corpus.jsonl", corpus_records(50))
