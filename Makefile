@@ -45,6 +45,9 @@ browser:
 TEST_WORKERS ?= 2
 test:
 	$(MAKE) --no-print-directory -j2 install browser
+	# Bytecode for this project's modules: where PYTHONDONTWRITEBYTECODE is set, each of the
+	# suite's few hundred processes (Ray workers, drivers) would compile them from source again.
+	$(BIN)/python -m compileall -q jobs actors storage tests
 ifeq ($(TEST_WORKERS),1)
 	$(BIN)/python -m pytest
 else
