@@ -93,12 +93,12 @@ class Embedder:
 def usable_threads(planned: int | None) -> int | None:
     """The planned thread count, but never more than the cores this process may run on."""
     # Ray's CPUs are logical: a node started with --num-cpus above its cores (or pinned to a few
-    # of them) would plan more threads than cores, and torch threads that outnumber the cores
-    # spin against each other (4 on 2 cores ran 15% slower than 2; two such processes, 40%).
+    # of them) plans more threads than cores, and threads that outnumber the cores spin against
+    # each other (a MiniLM encode with 4 threads on 2 cores ran 15% slower than with 2).
     if planned is None:
         return None
-    return max(1, min(planned, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or planned))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(planned, cores or planned))
 
 
 def documents_begun(batch: pa.Table) -> int:
