@@ -41,20 +41,19 @@ HEAVY_FIXTURES = {"ray_cluster", "tiny_bert", "minilm", "fake_sample_db", "minil
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Mark Ray and model tests `heavy`; order the tests that restart Ray (see below)."""
+    """Mark Ray and model tests `heavy`; order the files (see below)."""
     for item in items:
         if HEAVY_FIXTURES & set(item.fixturenames) or "integration" in item.path.parts:
             item.add_marker(pytest.mark.heavy)
-    # They stop the session cluster for one of their own and start it again afterwards. In one
-    # process they go last, which spares that restart; in parallel workers they go first: the
-    # longest file, it would otherwise be handed out last and run alone at the end.
-    restarts_last = not XDIST_WORKER
-    items.sort(key=lambda item: (item.get_closest_marker("restarts_ray") is not None) == restarts_last)
     if XDIST_WORKER:
-        # Files are handed out in this order: the long ones (a `slow` test) first, so the short
-        # ones fill the end and neither worker is left running a long file alone.
+        # Parallel workers are handed files in this order: the long ones (a `slow` test, the
+        # cluster-restarting file among them) first, so the short ones fill the end and neither
+        # worker is left running a long file alone.
         long_files = {item.path for item in items if item.get_closest_marker("slow")}
         items.sort(key=lambda item: item.path not in long_files)
+    else:
+        # In one process the tests that restart Ray go last: no test after them pays the restart.
+        items.sort(key=lambda item: item.get_closest_marker("restarts_ray") is not None)
 
 
 @pytest.fixture(scope="session")
