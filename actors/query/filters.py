@@ -18,6 +18,7 @@ from storage.errors import UserError
 
 OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null")
 _NO_VALUE = ("is null", "is not null")
+INT64_MIN = -(1 << 63)
 _WHERE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|==|=|>|<|\s+not\s+in\s+|\s+in\s+|"
                     r"\s+is\s+not\s+null\s*$|\s+is\s+null\s*$)(.*)$", re.IGNORECASE)
 
@@ -131,7 +132,7 @@ def sql_literal(value, kind: pa.DataType, column: str) -> str:
                 value = {"true": True, "false": False}[str(value).lower()]
             return "TRUE" if value else "FALSE"
         if pa.types.is_integer(kind):
-            return str(_as_integer(value, kind))
+            return integer_literal(_as_integer(value, kind))
         if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
             number = float(value)
             if not math.isfinite(number) or isinstance(value, bool):
@@ -149,6 +150,15 @@ def sql_literal(value, kind: pa.DataType, column: str) -> str:
     except (ValueError, TypeError, KeyError, OverflowError):
         raise FilterError(f"filter value {value!r} does not fit column {column} ({kind})") from None
     raise FilterError(f"column {column} ({kind}) cannot be filtered")
+
+
+def integer_literal(number: int) -> str:
+    """An integer as SQL that the filter parser reads back as that integer."""
+    # The parser reads -9223372036854775808 as minus 9223372036854775808, which overflows int64
+    # and turns into a float that an int64 column refuses; the difference is exact.
+    if number == INT64_MIN:
+        return f"({INT64_MIN + 1} - 1)"
+    return str(number)
 
 
 def _as_integer(value, kind: pa.DataType) -> int:
