@@ -1,4 +1,4 @@
-"""Shared fixtures: one Ray cluster, the models and the sample tables per session; Ray restarts last."""
+"""Shared fixtures: a Ray cluster per test process; the models and sample tables built once per run."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.support.built_once import built_once
 from tests.support.corpus import SAMPLE_CORPUS
 
 # CI draws the same property-test examples every run, so a pass there stays a pass (a lone
@@ -46,9 +47,10 @@ def pytest_collection_modifyitems(config, items):
         if HEAVY_FIXTURES & set(item.fixturenames) or "integration" in item.path.parts:
             item.add_marker(pytest.mark.heavy)
     if XDIST_WORKER:
-        # Parallel workers are handed files in this order: the long ones (a `slow` test, the
-        # cluster-restarting file among them) first, so the short ones fill the end and neither
-        # worker is left running a long file alone.
+        # Parallel workers are handed files in this order (make test passes
+        # --no-loadscope-reorder, else xdist puts the files with the most tests first): the long
+        # ones (a `slow` test) first, so the short ones fill the end and neither worker is left
+        # running a long file alone.
         long_files = {item.path for item in items if item.get_closest_marker("slow")}
         items.sort(key=lambda item: item.path not in long_files)
     else:
@@ -70,10 +72,10 @@ def ray_cluster():
 
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
-    """Path of a tiny random BERT sentence-transformers model built for this session."""
+    """Path of a tiny random BERT sentence-transformers model built for this test run."""
     from tests.support.tiny_model import build_tiny_bert
 
-    return str(build_tiny_bert(tmp_path_factory.mktemp("tiny-bert")))
+    return built_once(tmp_path_factory, "tiny-bert", build_tiny_bert)
 
 
 @pytest.fixture(scope="session")
@@ -89,20 +91,21 @@ def minilm():
 @pytest.fixture(scope="session")
 def fake_sample_db(ray_cluster, tmp_path_factory) -> str:
     """The sample corpus as table 'sample' (hashing encoder, 64 dims); read-only, modules copy it."""
-    from tests.support.embedding import embed
-
-    db = str(tmp_path_factory.mktemp("fake-sample") / "db")
-    embed(db, SAMPLE_CORPUS, table="sample", model="fake:64")
-    return db
+    return built_once(tmp_path_factory, "fake-sample", lambda folder: sample_db(folder, model="fake:64"))
 
 
 @pytest.fixture(scope="session")
 def minilm_sample_db(ray_cluster, tmp_path_factory) -> str:
     """The sample corpus as table 'sample', embedded by the real MiniLM; read-only like the above."""
+    return built_once(tmp_path_factory, "minilm-sample", lambda folder: sample_db(folder, batch_size=64))
+
+
+def sample_db(folder: Path, **settings) -> str:
+    """The sample corpus embedded as table 'sample' in a database in `folder`."""
     from tests.support.embedding import embed
 
-    db = str(tmp_path_factory.mktemp("minilm-sample") / "db")
-    embed(db, SAMPLE_CORPUS, table="sample", batch_size=64)
+    db = str(folder / "db")
+    embed(db, SAMPLE_CORPUS, table="sample", **settings)
     return db
 
 
