@@ -168,7 +168,9 @@ def _as_integer(value, kind: pa.DataType) -> int:
     if isinstance(value, int):
         number = value
     else:
-        text = str(value).strip()
+        # int() and float() skip the whitespace around a number themselves; str.strip() would
+        # also drop control characters (\x1c-\x1f) that they, and a float column, refuse.
+        text = str(value)
         try:
             number = int(text)
         except ValueError:

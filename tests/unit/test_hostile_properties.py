@@ -141,7 +141,10 @@ def test_integer_filters_are_exact_and_bounded():
     schema = pa.schema([("year", pa.int64()), ("small", pa.uint8())])
     assert render_filter([("year", "=", 2**53 + 1)], schema) == "`year` = 9007199254740993"
     assert render_filter([("year", "=", "2020.0")], schema) == "`year` = 2020"
-    for column, value in [("year", 2**63), ("year", "1e30"), ("small", -1), ("small", 256)]:
+    assert render_filter([("year", "=", " 2020 ")], schema) == "`year` = 2020"
+    # A control character is not whitespace to int() or float(): refused, as a float column does.
+    for column, value in [("year", 2**63), ("year", "1e30"), ("small", -1), ("small", 256),
+                          ("year", "0\x1f")]:
         with pytest.raises(FilterError, match="does not fit"):
             render_filter([(column, "=", value)], schema)
 
