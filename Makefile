@@ -14,8 +14,8 @@ UV_FIND_LINKS := $(foreach link,$(sort $(FIND_LINKS)),$(if $(or $(findstring ://
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# Everything in one uv step: parallel downloads, installs and bytecode compiling (49 s with
-	# pip for torch then uv for the rest; 33 s in one step). Compiled as pip does: uv skips
+	# Everything in one uv step: parallel downloads, installs and bytecode compiling (a fresh venv:
+	# 52 s with pip for torch then uv for the rest; 39 s in one step). Compiled as pip does: uv skips
 	# that by default, and where PYTHONDONTWRITEBYTECODE is set every process would then compile
 	# torch and transformers from source (the suite ran 2x slower). Plain pip where uv cannot be had.
 	if $(BIN)/python -m pip install --quiet uv; then \

@@ -11,6 +11,7 @@ import urllib.request
 import psutil
 import pytest
 
+from actors.query.actor import QueryActor
 from tests.support.corpus import REPO
 from tests.support.embedding import copy_db
 from tests.support.http_client import call
@@ -53,8 +54,6 @@ def test_a_network_host_without_a_token_is_refused_with_the_way_out():
 @pytest.mark.slow  # a Ray cluster of its own
 def test_the_haproxy_ingress_answers_on_loopback_and_sigterm_stops_haproxy_too(
         fake_sample_db, tmp_path):
-    from actors.query.actor import QueryActor
-
     # The hashing encoder's table: this is about the ingress, and the test above serves the real
     # model (its replica's imports and load cost seconds of CPU a second time).
     query = "a storm on a giant planet"
