@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import uuid
 import lance
 import pytest
 
+from jobs.service.ingress import free_ports
 from storage.db import table_uri
 from storage.runs import list_runs
 from tests.support.corpus import corpus_records, write_jsonl
@@ -25,18 +25,6 @@ BIN = os.path.dirname(sys.executable)
 PORT_FLAGS = ("--port", "--dashboard-port", "--dashboard-agent-listen-port",
               "--dashboard-agent-grpc-port", "--metrics-export-port", "--ray-client-server-port",
               "--runtime-env-agent-port", "--node-manager-port", "--object-manager-port")
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free TCP ports (held open together so none is handed out twice)."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def wait_for_http(url: str, deadline_s: float) -> None:

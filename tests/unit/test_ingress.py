@@ -6,7 +6,14 @@ import os
 
 import pytest
 
-from jobs.service.ingress import HAPROXY_FLAG, check_haproxy, prepare_ingress
+from jobs.service.ingress import (
+    HAPROXY_FLAG,
+    bindable,
+    check_haproxy,
+    ephemeral_ports,
+    free_ports,
+    prepare_ingress,
+)
 from storage.errors import ConfigError, UserError
 
 SET_BY_HAPROXY = (HAPROXY_FLAG, "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S",
@@ -42,3 +49,28 @@ def test_an_unknown_ingress_and_a_cluster_without_haproxy_are_user_errors(clean_
     check_haproxy(True)
     with pytest.raises(UserError, match=f"started without {HAPROXY_FLAG}=1.*--ingress python"):
         check_haproxy(False)
+
+
+def test_picked_ports_are_free_distinct_and_never_ones_the_kernel_hands_out():
+    ports = free_ports(20)
+    assert len(set(ports)) == 20
+    # Outside the range every port-0 bind and outgoing connection draws from, and above Ray's
+    # worker ports: no other process can be handed one before its user binds it.
+    assert all(p >= 20000 and p not in ephemeral_ports() and bindable(p) for p in ports)
+
+
+def test_a_port_someone_listens_on_is_not_bindable():
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        assert not bindable(held.getsockname()[1])
+
+
+def test_where_the_kernel_hands_out_every_port_it_picks_them(monkeypatch):
+    import jobs.service.ingress as ingress
+
+    monkeypatch.setattr(ingress, "ephemeral_ports", lambda: range(1024, 65536))
+    ports = free_ports(3)
+    assert len(set(ports)) == 3 and all(bindable(p) for p in ports)
