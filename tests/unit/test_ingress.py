@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
+import jobs.service.ingress as ingress
 from jobs.service.ingress import (
     HAPROXY_FLAG,
     bindable,
@@ -60,8 +62,6 @@ def test_picked_ports_are_free_distinct_and_never_ones_the_kernel_hands_out():
 
 
 def test_a_port_someone_listens_on_is_not_bindable():
-    import socket
-
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
@@ -69,8 +69,6 @@ def test_a_port_someone_listens_on_is_not_bindable():
 
 
 def test_where_the_kernel_hands_out_every_port_it_picks_them(monkeypatch):
-    import jobs.service.ingress as ingress
-
     monkeypatch.setattr(ingress, "ephemeral_ports", lambda: range(1024, 65536))
     ports = free_ports(3)
     assert len(set(ports)) == 3 and all(bindable(p) for p in ports)
