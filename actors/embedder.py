@@ -11,7 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from actors.config import EncoderOptions
-from actors.encoders import Encoder, choose_device, load_encoder
+from actors.encoders import Encoder, load_encoder
+from actors.encoders.device import assigned_device
 from actors.vectors import postprocess
 from storage.chunk_rows import model_input_column
 from storage.schema import CHUNK, vector_type
@@ -24,12 +25,6 @@ class EncoderFailure(RuntimeError):
     """The encoder failed on every row it was given: the model, not the data, is broken."""
 
 
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
 class Embedder:
     """Loads the model once in __init__, then embeds pyarrow batches: truncate, normalize, store."""
 
@@ -37,10 +32,9 @@ class Embedder:
         import ray
 
         global _LOADS_IN_PROCESS
-        gpu_ids = ray.get_gpu_ids()
-        # torch only when a GPU was assigned or the model needs it: importing it costs a second
-        # or more per actor, which encoders without torch need not pay.
-        device = choose_device(gpu_ids, bool(gpu_ids) and _cuda_available())
+        # torch only when a real GPU was assigned or the model needs it: importing it costs a
+        # second or more per actor, which encoders without torch need not pay.
+        device = assigned_device()
         self.options = replace(options, device=device, threads=usable_threads(options.threads))
         self.device = device
         self.config = model = options.model

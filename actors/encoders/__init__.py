@@ -11,6 +11,7 @@ from actors.config import BACKENDS, EncoderOptions, ModelConfig
 # Each backend module registers itself; their heavy libraries load only when an encoder is built.
 from actors.encoders import fake, onnx_runtime, openvino_runtime, python_factory, transformer  # noqa: F401
 from actors.encoders.base import ENCODERS, Encoder, encoder_name
+from actors.encoders.device import choose_device
 from actors.encoders.fake import fake_dim
 from actors.encoders.models import declared_dimension
 
@@ -22,11 +23,6 @@ def load_encoder(options: EncoderOptions | ModelConfig) -> Encoder:
     if isinstance(options, ModelConfig):
         options = EncoderOptions(model=options)
     return ENCODERS[encoder_name(options.model)](options)
-
-
-def choose_device(assigned_gpu_ids: list, cuda_available: bool) -> str:
-    """CUDA only when Ray assigned this process a GPU and one really exists."""
-    return "cuda" if assigned_gpu_ids and cuda_available else "cpu"
 
 
 def known_dim(model: ModelConfig) -> int | None:

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from actors.config import model_config_of
+from actors.encoders.device import assigned_device
 from actors.query.checks import QueryError, RowNotFoundError, check_k, check_text, check_vector
 from actors.query.defaults import ANN_REFINE, CHUNK_OVERSAMPLE, EXACT_MEMORY_BYTES, MAX_K, RERANK_REFINE
 from actors.query.documents import as_document, document_vector, first_limit, refill
@@ -313,14 +314,8 @@ class QueryActor:
 def _device() -> str:
     """CUDA when this runs inside a Ray actor that was given a real GPU, else CPU."""
     try:
-        import ray
-        import torch
-
-        from actors.encoders import choose_device
-
-        ids = ray.get_gpu_ids() if ray.is_initialized() else []
-        return choose_device(ids, torch.cuda.is_available())
-    except Exception:  # noqa: BLE001 - outside Ray, or no torch CUDA: the CPU always works
+        return assigned_device()
+    except Exception:  # noqa: BLE001 - a broken CUDA install: the CPU always works
         return "cpu"
 
 
