@@ -11,11 +11,10 @@ from actors.config import BACKENDS, EncoderOptions, ModelConfig
 # Each backend module registers itself; their heavy libraries load only when an encoder is built.
 from actors.encoders import fake, onnx_runtime, openvino_runtime, python_factory, transformer  # noqa: F401
 from actors.encoders.base import ENCODERS, Encoder, encoder_name
-from actors.encoders.device import choose_device
 from actors.encoders.fake import fake_dim
 from actors.encoders.models import declared_dimension
 
-__all__ = ["Encoder", "EncoderOptions", "check_truncation", "choose_device", "known_dim", "load_encoder"]
+__all__ = ["Encoder", "EncoderOptions", "check_truncation", "known_dim", "load_encoder"]
 
 
 def load_encoder(options: EncoderOptions | ModelConfig) -> Encoder:
