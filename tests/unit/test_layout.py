@@ -1,4 +1,4 @@
-"""The package layout holds: imports run storage <- actors <- jobs, with no import circle.
+"""The layout holds: imports run storage <- actors <- jobs, no circle; the README names each module.
 
 Every module of jobs/, actors/ and storage/ is parsed, not imported, so lazy imports inside
 functions count as much as the ones at the top of a file, and so do package `__init__` files.
@@ -7,6 +7,7 @@ functions count as much as the ones at the top of a file, and so do package `__i
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,38 @@ def test_the_checker_finds_a_circle_closed_by_a_lazy_relative_import(tmp_path):
     assert shortest_circle(graph, "pkg.a") == ["pkg.a", "pkg.b", "pkg.a"]
     (package / "b.py").write_text("def helper():\n    import json\n")
     assert circles(import_graph(find_modules(tmp_path, ("pkg",)))) == []
+
+
+def layout_entries(readme: str) -> tuple[dict[str, str], str]:
+    """The README layout tree's entries by folder ('jobs/', 'jobs/embed/'), and the whole section."""
+    section = readme.split("\n## Layout", 1)[1].split("\n## ", 1)[0]
+    tree = section.split("```", 2)[1]
+    entries: dict[str, str] = {}
+    top = folder = None
+    for line in tree.splitlines():
+        indent, first = len(line) - len(line.lstrip()), (line.split() or [""])[0]
+        if indent == 0:
+            top = folder = first if first.endswith("/") else None
+        elif indent == 2 and top:
+            folder = top + first if first.endswith("/") else top
+        if folder:
+            entries[folder] = entries.get(folder, "") + line + "\n"
+    return entries, section
+
+
+def test_the_readme_layout_names_every_module_in_its_folder():
+    # A newcomer finds a behaviour from the README's layout in one hop only if every module,
+    # page and script is named there, under its own folder (or by path in the stage table).
+    entries, section = layout_entries((REPO / "README.md").read_text())
+    unnamed = []
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*")):
+            if path.suffix not in (".py", ".html", ".js") or path.name == "__init__.py":
+                continue
+            relative = path.relative_to(REPO)
+            folder = relative.parent.as_posix() + "/"
+            stem = path.stem if path.suffix == ".py" else path.name
+            if not (re.search(rf"\b{re.escape(stem)}\b", entries.get(folder, ""))
+                    or relative.as_posix() in section):
+                unnamed.append(relative.as_posix())
+    assert unnamed == []
